@@ -1,0 +1,1 @@
+"""The event dataset: its schema, row building, writer and state store."""

@@ -1,0 +1,243 @@
+"""Turning a page of events into one Arrow record batch of the dataset schema.
+
+Columns are built a page at a time. Values of the wrong type or range never
+stop a page: the batch is first built on the fast path, and only a column that
+Arrow refuses is rebuilt value by value, with each bad value set to null and
+named in the row's ``input_issues``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .schema import PARTITION_COLUMN, SCHEMA
+
+FolderInfo = dict[int, tuple[str, str | None]]
+"""Cloud folder id -> (folder name, owner name)."""
+
+_INT_FIELDS = ("folder_id", "size", "id")
+_TEXT_FIELDS = ("virtual_portal_id", "acl", "gvsn", "parent_guid")
+_TIME_FIELDS = ("file_timestamp", "portal_modified_date")
+_MAX_EXTENSION = 16
+_INT64_MAX = (1 << 63) - 1
+_TIME_TYPE = pa.timestamp("ms", tz="UTC")
+
+BATCH_SCHEMA = SCHEMA.append(pa.field(PARTITION_COLUMN, pa.date32(), nullable=False))
+"""The schema of a built batch: the file columns plus the partition key."""
+
+
+def build_batch(
+    entries: Sequence[dict[str, Any]],
+    resolved: Sequence[tuple[str | None, str | None, str]],
+    folders: FolderInfo,
+    collected_at: dt.datetime,
+    content: Sequence[tuple[str | None, int | None, str | None]] | None = None,
+) -> pa.RecordBatch:
+    """Build the dataset rows of one page.
+
+    Args:
+        entries: the page's entries, in server order.
+        resolved: ``(path, parent_path, status)`` of each entry.
+        folders: names and owners of the cloud folders.
+        collected_at: when the page arrived (UTC).
+        content: ``(sha256, size, status)`` of each entry, when capture is on.
+    """
+    issues: list[list[str]] = [[] for _ in entries]
+    columns: dict[str, pa.Array] = {}
+
+    columns["type"] = _text(entries, "type", issues, dictionary=True)
+    columns["guid"] = _text(entries, "guid", issues)
+    columns["deleted"] = pa.array([e["deleted"] for e in entries], pa.bool_())
+    names = _text(entries, "name", issues)
+    columns["name"] = names
+    for field in _INT_FIELDS:
+        columns[field] = _integers(entries, field, issues)
+    for field in _TIME_FIELDS:
+        columns[field] = _times(entries, field, issues)
+    for field in _TEXT_FIELDS:
+        columns[field] = _text(entries, field, issues, dictionary=field != "gvsn")
+
+    columns["path"] = _clean_strings([r[0] for r in resolved], pa.string())
+    columns["parent_path"] = _clean_strings([r[1] for r in resolved], pa.string())
+    columns["extension"] = _extensions(entries)
+    folder_ids = [e.get("folder_id") for e in entries]
+    columns["folder_name"] = _folder_labels(folder_ids, folders, 0)
+    columns["owner"] = _folder_labels(folder_ids, folders, 1)
+    stamp = pa.scalar(collected_at, _TIME_TYPE)
+    columns["collected_at"] = pa.array([stamp.value] * len(entries), pa.int64()).cast(
+        _TIME_TYPE
+    )
+    columns["path_status"] = pa.array([r[2] for r in resolved], _label_type())
+    columns["input_issues"] = pa.array(
+        [";".join(found) if found else None for found in issues], pa.string()
+    )
+
+    captured = content or [(None, None, None)] * len(entries)
+    columns["content_sha256"] = pa.array([c[0] for c in captured], pa.string())
+    columns["content_size"] = pa.array([c[1] for c in captured], pa.int64())
+    columns["content_status"] = pa.array([c[2] for c in captured], _label_type())
+
+    columns[PARTITION_COLUMN] = _event_dates(columns, collected_at)
+    return pa.RecordBatch.from_arrays(
+        [columns[field.name] for field in BATCH_SCHEMA], schema=BATCH_SCHEMA
+    )
+
+
+def _label_type() -> pa.DataType:
+    return pa.dictionary(pa.int32(), pa.string())
+
+
+def _with_fallback(
+    fast: Callable[[], pa.Array], slow: Callable[[], pa.Array]
+) -> pa.Array:
+    try:
+        return fast()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError, ValueError):
+        return slow()
+
+
+def _text(
+    entries: Sequence[dict[str, Any]],
+    field: str,
+    issues: list[list[str]],
+    dictionary: bool = False,
+) -> pa.Array:
+    kind = _label_type() if dictionary else pa.string()
+    values = [e.get(field) for e in entries]
+
+    def slow() -> pa.Array:
+        cleaned = []
+        for row, value in enumerate(values):
+            if value is not None and not isinstance(value, str):
+                issues[row].append(f"{field}:not text")
+                value = None
+            elif value is not None and not _encodable(value):
+                issues[row].append(f"{field}:invalid unicode")
+            cleaned.append(value)
+        return _clean_strings(cleaned, kind)
+
+    return _with_fallback(lambda: pa.array(values, kind), slow)
+
+
+def _clean_strings(values: list[str | None], kind: pa.DataType) -> pa.Array:
+    """Build a string array, escaping what UTF-8 cannot hold (lone surrogates)."""
+    return _with_fallback(
+        lambda: pa.array(values, kind),
+        lambda: pa.array([_escape(v) for v in values], kind),
+    )
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def escape_text(value: str) -> str:
+    """Make a string storable as UTF-8: lone surrogates become ``\\udXXX`` text."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _escape(value: str | None) -> str | None:
+    return None if value is None else escape_text(value)
+
+
+def _integers(
+    entries: Sequence[dict[str, Any]], field: str, issues: list[list[str]]
+) -> pa.Array:
+    values = [e.get(field) for e in entries]
+
+    def fast() -> pa.Array:
+        if any(type(value) is not int for value in values if value is not None):
+            raise TypeError(field)
+        array = pa.array(values, pa.int64())
+        if field == "size" and pc.any(pc.less(array, 0)).as_py():
+            raise ValueError(field)
+        return array
+
+    def slow() -> pa.Array:
+        cleaned = []
+        for row, value in enumerate(values):
+            if value is not None and (
+                type(value) is not int or not 0 <= value <= _INT64_MAX
+            ):
+                issues[row].append(f"{field}:{_describe(value)}")
+                value = None
+            cleaned.append(value)
+        return pa.array(cleaned, pa.int64())
+
+    return _with_fallback(fast, slow)
+
+
+def _describe(value: Any) -> str:
+    if type(value) is int:
+        return "negative" if value < 0 else "too large"
+    return f"not an integer ({type(value).__name__})"
+
+
+def _times(
+    entries: Sequence[dict[str, Any]], field: str, issues: list[list[str]]
+) -> pa.Array:
+    values = [e.get(field) for e in entries]
+
+    def slow() -> pa.Array:
+        parsed = []
+        for row, value in enumerate(values):
+            moment = _parse_time(value)
+            if value is not None and moment is None:
+                issues[row].append(f"{field}:not a time")
+            parsed.append(moment)
+        return pa.array(parsed, _TIME_TYPE)
+
+    return _with_fallback(lambda: pa.array(values, pa.string()).cast(_TIME_TYPE), slow)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    """Read an ISO 8601 time; one without a zone is taken as UTC."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def _extensions(entries: Sequence[dict[str, Any]]) -> pa.Array:
+    extensions: list[str | None] = []
+    for entry in entries:
+        name = entry.get("name")
+        extension = None
+        if entry.get("type") == "file" and isinstance(name, str):
+            stem, dot, suffix = name.rpartition(".")
+            if dot and stem and 0 < len(suffix) <= _MAX_EXTENSION and "/" not in suffix:
+                extension = suffix.lower()
+        extensions.append(extension)
+    return _clean_strings(extensions, _label_type())
+
+
+def _folder_labels(folder_ids: list[Any], folders: FolderInfo, index: int) -> pa.Array:
+    labels = [
+        info[index] if (info := folders.get(folder_id)) is not None else None  # type: ignore[arg-type]
+        for folder_id in folder_ids
+    ]
+    return _clean_strings(labels, _label_type())
+
+
+def _event_dates(columns: dict[str, pa.Array], collected_at: dt.datetime) -> pa.Array:
+    """The UTC date of each event: portal time, else file time, else arrival."""
+    moment = pc.coalesce(
+        columns["portal_modified_date"],
+        columns["file_timestamp"],
+        columns["collected_at"],
+    )
+    return pc.cast(moment, pa.date32())
