@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import CteraAuditError
-from . import simulate
+from . import collect, report, simulate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -18,7 +18,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Collect and analyse CTERA Portal file events.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (simulate,):
+    for module in (collect, report, simulate):
         module.register(commands)
 
     arguments = parser.parse_args(argv)
