@@ -269,6 +269,21 @@ class Portal:
                 folder_ids.extend(await self.find_cloud_folder(reference))
         return folder_ids
 
+    async def cloud_folders(self) -> dict[int, tuple[str, str | None]]:
+        """Every cloud folder the account can see: id -> (name, owner name)."""
+        folders: dict[int, tuple[str, str | None]] = {}
+        start = 0
+        while True:
+            query = _folder_query(None, None, start)
+            answer = await self._v1("POST", "cloudDrives", query)
+            if not isinstance(answer, dict) or "objects" not in answer:
+                raise ProtocolError("the cloud folder listing was not understood")
+            for item in answer["objects"] or []:
+                folders[int(item["uid"])] = (str(item["name"]), _owner_name(item))
+            if not answer.get("hasMore"):
+                return folders
+            start += _QUERY_PAGE
+
     async def find_cloud_folder(self, reference: CloudFolderRef) -> list[int]:
         """Look up the ids of the cloud folders called ``reference.name`` owned by
         ``reference.owner``; raises :class:`FolderNotFoundError` if there is none.
@@ -416,21 +431,37 @@ _QUERY_PAGE = 50
 _GET_UID_QUERY = {"type": "db", "name": "get-multi", "param": ["/uid", "/name"]}
 
 
-def _folder_query(owner_uid: int, name: str, start: int) -> dict[str, Any]:
-    name_filter = {
-        "$class": "StringFilter",
-        "field": "name",
-        "restriction": "eq",
-        "value": name,
-    }
-    param = {
+def _folder_query(
+    owner_uid: int | None, name: str | None, start: int
+) -> dict[str, Any]:
+    param: dict[str, Any] = {
         "startFrom": start,
         "countLimit": _QUERY_PAGE,
-        "include": ["uid", "name"],
-        "ownedBy": owner_uid,
-        "filters": [name_filter],
+        "include": ["uid", "name", "owner"],
     }
+    if owner_uid is not None:
+        param["ownedBy"] = owner_uid
+    if name is not None:
+        name_filter = {
+            "$class": "StringFilter",
+            "field": "name",
+            "restriction": "eq",
+            "value": name,
+        }
+        param["filters"] = [name_filter]
     return {"type": "db", "name": "query", "param": param}
+
+
+def _owner_name(item: dict[str, Any]) -> str | None:
+    """The owner of a cloud folder as a name.
+
+    The protocol does not show how a real portal spells the owner; a plain name
+    and an object with a ``name`` field are both read, anything else is dropped.
+    """
+    owner = item.get("owner")
+    if isinstance(owner, dict):
+        owner = owner.get("name")
+    return owner if isinstance(owner, str) and owner else None
 
 
 def _to_ref(item: object) -> CloudFolderRef:
