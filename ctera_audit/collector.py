@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow.compute as pc
 
@@ -128,6 +128,16 @@ class CollectionSummary:
 
 
 Progress = Callable[[CollectorStatistics], None]
+ContentResult = tuple[str | None, int | None, str | None]
+"""Content of one event: sha256, size and status (captured, skipped:..., failed:...)."""
+
+
+class ContentSink(Protocol):
+    """Captures the content of a page's events, for the rows' content columns."""
+
+    async def capture_page(self, entries: list[dict[str, Any]]) -> list[ContentResult]:
+        """Return one result per entry, in order, within a bounded time."""
+        ...
 
 
 class Collector:
@@ -143,6 +153,8 @@ class Collector:
             URL and context and the folder ids. A dataset refuses to resume
             from another identity.
         progress: called with the statistics after every page.
+        content: captures each version's content or hash; None leaves the
+            content columns empty.
         clock: monotonic time source, replaceable in tests.
     """
 
@@ -155,6 +167,7 @@ class Collector:
         settings: CollectorSettings | None = None,
         identity: dict[str, Any] | None = None,
         progress: Progress | None = None,
+        content: ContentSink | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         self.portal = portal
@@ -163,6 +176,7 @@ class Collector:
         self.settings = settings or CollectorSettings()
         self.identity = identity
         self.progress = progress
+        self.content = content
         self.clock = clock
         self.statistics = CollectorStatistics(started=clock())
         self._stop = asyncio.Event()
@@ -305,7 +319,8 @@ class Collector:
         collected_at = dt.datetime.now(dt.UTC)
         await resolver.prepare(entries)
         resolved = [resolver.resolve(entry) for entry in entries]
-        batch = build_batch(entries, resolved, folder_info, collected_at)
+        content = await self.content.capture_page(entries) if self.content else None
+        batch = build_batch(entries, resolved, folder_info, collected_at, content)
         await asyncio.to_thread(writer.add, batch)
 
         statistics = self.statistics

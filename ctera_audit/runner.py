@@ -13,7 +13,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .collector import CollectionSummary, Collector, CollectorSettings, Progress
+from .collector import (
+    CollectionSummary,
+    Collector,
+    CollectorSettings,
+    ContentSink,
+    Progress,
+)
 from .errors import ConfigurationError
 from .loop import run_blocking
 from .portal import CloudFolderRef, Context, Portal
@@ -56,6 +62,7 @@ async def collect_async(
     folders: Iterable[int | str | CloudFolderRef] | None = None,
     settings: CollectorSettings | None = None,
     progress: Progress | None = None,
+    content: ContentSink | None = None,
     on_start: Progress | None = None,
 ) -> CollectionSummary:
     """Collect events from ``source`` into the dataset at ``out``.
@@ -74,6 +81,7 @@ async def collect_async(
                 settings=settings,
                 identity=identity,
                 progress=progress,
+                content=content,
             )
             if on_start is not None:
                 on_start(collector)  # type: ignore[arg-type]
