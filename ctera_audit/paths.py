@@ -28,6 +28,7 @@ FolderRecord = tuple[str, str, str | None, bool, bool]
 """A persisted folder: guid, name, parent guid, deleted, learned from the stream."""
 
 _MAX_REMEMBERED_FAILURES = 100_000
+_MAX_DEPTH = 4096
 
 TREE = "tree"
 """Path status: named from the tree learned from the stream."""
@@ -82,7 +83,9 @@ class PathResolver:
             for guid, name, parent, deleted, from_stream in folders
         }
         self._max_folders = max_folders
-        self._paths: dict[str, str] = {}
+        self._children: dict[str, set[str]] = {}
+        self._index_children()
+        self._paths: dict[str, tuple[str, str]] = {}
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._failed: dict[str, str] = {}
         self._limit = asyncio.Semaphore(concurrency)
@@ -145,41 +148,56 @@ class PathResolver:
     def _apply_folder(self, guid: str, name: str, parent: Any, deleted: bool) -> None:
         folder = self._folders.get(guid)
         parent = parent if isinstance(parent, str) else None
-        if folder is not None and (folder.name, folder.parent) != (name, parent):
-            self._paths.clear()
+        if folder is not None:
+            if (folder.name, folder.parent) != (name, parent):
+                self._forget_paths_below(guid)
+            if folder.parent != parent and folder.parent is not None:
+                self._children.get(folder.parent, set()).discard(guid)
         self._folders[guid] = Folder(name, parent, deleted)
+        if parent is not None:
+            self._children.setdefault(parent, set()).add(guid)
         self._changed.add(guid)
-        if deleted:
-            self._paths.pop(guid, None)
         if len(self._folders) > self._max_folders:
             self._evict()
+
+    def _forget_paths_below(self, guid: str) -> None:
+        """Drop the cached paths of a folder and everything under it."""
+        stack = [guid]
+        while stack:
+            current = stack.pop()
+            self._paths.pop(current, None)
+            stack.extend(self._children.get(current, ()))
 
     def _path_of(self, guid: str) -> tuple[str | None, str]:
         cached = self._paths.get(guid)
         if cached is not None:
-            return cached, TREE
+            return cached
 
+        folders = self._folders
         names: list[str] = []
         status = TREE
-        seen: set[str] = set()
         current: str | None = guid
-        while current is not None:
-            folder = self._folders.get(current)
+        for _ in range(_MAX_DEPTH):
+            folder = folders.get(current)  # type: ignore[arg-type]
             if folder is None:
-                reason = self._failed.get(current, "parent unknown")
+                reason = self._failed.get(current, "parent unknown")  # type: ignore[arg-type]
                 return None, f"{UNRESOLVED}:{reason}"
-            if current in seen:
-                return None, f"{UNRESOLVED}:folder loop at {current}"
-            seen.add(current)
             if not folder.from_stream:
                 status = ANCESTORS
             names.append(folder.name)
             current = folder.parent
+            if current is None:
+                names.reverse()
+                resolved = "/".join(names), status
+                self._paths[guid] = resolved
+                return resolved
+        return None, f"{UNRESOLVED}:folder loop above {guid}"
 
-        path = "/".join(reversed(names))
-        if status == TREE:
-            self._paths[guid] = path
-        return path, status
+    def _index_children(self) -> None:
+        self._children.clear()
+        for guid, folder in self._folders.items():
+            if folder.parent is not None:
+                self._children.setdefault(folder.parent, set()).add(guid)
 
     async def _learn(self, guid: str, folder_id: int | None) -> None:
         pending = self._pending.get(guid)
@@ -223,6 +241,8 @@ class PathResolver:
             if is_folder and guid not in self._folders:
                 parent = parent if isinstance(parent, str) else None
                 self._folders[guid] = Folder(name, parent, from_stream=False)
+                if parent is not None:
+                    self._children.setdefault(parent, set()).add(guid)
                 self._changed.add(guid)
             previous = guid
 
@@ -231,5 +251,6 @@ class PathResolver:
         count = len(self._folders) // 10
         for guid in list(self._folders)[:count]:
             del self._folders[guid]
+        self._index_children()
         self._paths.clear()
         self.statistics.evictions += count

@@ -559,10 +559,12 @@ def _parse_page(raw: bytes) -> Page:
 
 
 def _valid_entry(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("type"), str)
-        and isinstance(entry.get("guid"), str)
-        and isinstance(entry.get("deleted"), bool)
-        and isinstance(entry.get("name"), str)
-    )
+    try:
+        return (
+            type(entry["type"]) is str
+            and type(entry["guid"]) is str
+            and type(entry["deleted"]) is bool
+            and type(entry["name"]) is str
+        )
+    except (KeyError, TypeError, IndexError):
+        return False

@@ -26,6 +26,8 @@ _TIME_FIELDS = ("file_timestamp", "portal_modified_date")
 _MAX_EXTENSION = 16
 _INT64_MAX = (1 << 63) - 1
 _TIME_TYPE = pa.timestamp("ms", tz="UTC")
+_INT_OR_NONE = frozenset((int, type(None)))
+_EXTENSION = rf"^.+\.(?P<extension>[^./]{{1,{_MAX_EXTENSION}}})$"
 
 BATCH_SCHEMA = SCHEMA.append(pa.field(PARTITION_COLUMN, pa.date32(), nullable=False))
 """The schema of a built batch: the file columns plus the partition key."""
@@ -64,7 +66,7 @@ def build_batch(
 
     columns["path"] = _clean_strings([r[0] for r in resolved], pa.string())
     columns["parent_path"] = _clean_strings([r[1] for r in resolved], pa.string())
-    columns["extension"] = _extensions(entries)
+    columns["extension"] = _extensions(columns["type"], names)
     folder_ids = [e.get("folder_id") for e in entries]
     columns["folder_name"] = _folder_labels(folder_ids, folders, 0)
     columns["owner"] = _folder_labels(folder_ids, folders, 1)
@@ -155,7 +157,7 @@ def _integers(
     values = [e.get(field) for e in entries]
 
     def fast() -> pa.Array:
-        if any(type(value) is not int for value in values if value is not None):
+        if not set(map(type, values)) <= _INT_OR_NONE:
             raise TypeError(field)
         array = pa.array(values, pa.int64())
         if field == "size" and pc.any(pc.less(array, 0)).as_py():
@@ -212,17 +214,12 @@ def _parse_time(value: Any) -> dt.datetime | None:
     return moment
 
 
-def _extensions(entries: Sequence[dict[str, Any]]) -> pa.Array:
-    extensions: list[str | None] = []
-    for entry in entries:
-        name = entry.get("name")
-        extension = None
-        if entry.get("type") == "file" and isinstance(name, str):
-            stem, dot, suffix = name.rpartition(".")
-            if dot and stem and 0 < len(suffix) <= _MAX_EXTENSION and "/" not in suffix:
-                extension = suffix.lower()
-        extensions.append(extension)
-    return _clean_strings(extensions, _label_type())
+def _extensions(types: pa.Array, names: pa.Array) -> pa.Array:
+    """Lower-case extension of each file name; null for folders and bare names."""
+    found = pc.struct_field(pc.extract_regex(names, _EXTENSION), "extension")
+    is_file = pc.equal(types.cast(pa.string()), "file")
+    extensions = pc.if_else(is_file, pc.utf8_lower(found), pa.scalar(None, pa.string()))
+    return extensions.dictionary_encode()
 
 
 def _folder_labels(folder_ids: list[Any], folders: FolderInfo, index: int) -> pa.Array:
