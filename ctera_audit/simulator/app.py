@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -231,8 +231,9 @@ class _PortalApi:
             if (owner in ("", None) or folder.owner.uid == owner)
             and (not names or folder.name in names)
         ]
-        start = int(param.get("startFrom") or 0)
-        limit = int(param.get("countLimit") or 50)
+        start, limit = param.get("startFrom") or 0, param.get("countLimit") or 50
+        if not (isinstance(start, int) and isinstance(limit, int) and start >= 0):
+            return _xml({"msg": "startFrom and countLimit must be integers"}, 400)
         page = matches[start : start + limit]
         objects = [
             {
@@ -325,6 +326,9 @@ class _PortalApi:
 async def _json_body(request: Request) -> dict[str, Any] | Response:
     try:
         body = orjson.loads(await request.body())
+    except ClientDisconnect:
+        # The caller hung up (a client being stopped); nobody reads the answer.
+        return Response(status_code=499)
     except orjson.JSONDecodeError:
         return _v2_error(400, "request body: not valid JSON")
     if not isinstance(body, dict):

@@ -68,10 +68,15 @@ class SimulatorConfig:
     """Answers chosen where the protocol is silent."""
     ground_truth: str | None = None
     """Path of a JSON Lines file receiving every served event with its true path."""
+    ground_truth_hashes: bool = True
+    """Whether the ground truth carries each file version's sha256. Hashing every
+    version dominates backlog generation; runs that check no content skip it."""
     block_size: int = 1 << 20
     """Plaintext size of a DirectIO block."""
     compression: str = "snappy"
     """DirectIO block format: snappy, xerial, gzip or none."""
+    max_file_size: int = 8 << 20
+    """Largest size of a file version in bytes; raise it to serve big files."""
 
     def __repr__(self) -> str:
         return (

@@ -55,6 +55,7 @@ class SimulatedPortal:
             scenario=config.scenario,
             events_per_day=config.events_per_day,
             hostile_names=config.faults.hostile,
+            max_file_size=config.max_file_size,
         )
         self.journal = EventLog()
         self.faults = FaultInjector(config.faults)
@@ -63,7 +64,9 @@ class SimulatedPortal:
         ]
         self._changes = self.workload.changes()
         self._truth = (
-            GroundTruthWriter(config.ground_truth, self.workload)
+            GroundTruthWriter(
+                config.ground_truth, self.workload, hashes=config.ground_truth_hashes
+            )
             if config.ground_truth
             else None
         )
@@ -161,6 +164,8 @@ class SimulatedPortal:
         """Decode a cursor; None means the beginning of the journal."""
         if cursor is None:
             return 0
+        if not isinstance(cursor, str):
+            raise InvalidCursorError(repr(cursor))
 
         try:
             padded = cursor + "=" * (-len(cursor) % 4)

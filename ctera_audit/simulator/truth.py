@@ -15,19 +15,20 @@ class GroundTruthWriter:
 
     Each line holds the entry's fields plus ``seq`` (its position in the journal),
     ``path`` (the true full path at event time), ``sha256`` (of that file
-    version's content; null for folders and deleted files), ``action`` and
-    ``scenario``.
+    version's content; null for folders and deleted files, and for every event
+    when hashes are off), ``action`` and ``scenario``.
     """
 
-    def __init__(self, path: str, workload: Workload) -> None:
+    def __init__(self, path: str, workload: Workload, *, hashes: bool = True) -> None:
         self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - lives as long as the portal
         self._workload = workload
+        self._hashes = hashes
         self._seq = 0
 
     def write(self, change: Change) -> None:
         """Record one change."""
         entry = change.entry
-        is_live_file = entry["type"] == "file" and not entry["deleted"]
+        is_live_file = self._hashes and entry["type"] == "file" and not entry["deleted"]
         record = {
             "seq": self._seq,
             **entry,
