@@ -23,6 +23,7 @@ import httpx
 
 from ctera_audit.blockcodec import decode_block, unwrap_data_key
 from ctera_audit.errors import ConfigurationError, ContentError
+from ctera_audit.tls import tls_verification
 
 logger = logging.getLogger("ctera_audit.directio")
 
@@ -158,7 +159,7 @@ class DirectIOClient:
 
         limits = httpx.Limits(max_connections=max_concurrency)
         options: dict[str, Any] = {
-            "verify": verify,
+            "verify": tls_verification(verify),
             "timeout": httpx.Timeout(timeout),
             "limits": limits,
             "transport": transport,

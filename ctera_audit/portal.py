@@ -34,6 +34,7 @@ from .errors import (
     TransientError,
 )
 from .retry import RetryPolicy, Sleep, call_with_retries
+from .tls import tls_verification
 
 logger = logging.getLogger("ctera_audit.portal")
 
@@ -139,7 +140,7 @@ class Portal:
         self.relogins = 0
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            verify=verify,
+            verify=tls_verification(verify),
             timeout=httpx.Timeout(timeout_s, connect=5.0),
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             follow_redirects=False,
