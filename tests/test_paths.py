@@ -1,0 +1,92 @@
+"""The path resolver against the simulated portal's ancestors call and ground truth."""
+
+from __future__ import annotations
+
+from ctera_audit import Portal
+from ctera_audit.paths import ANCESTORS, TREE, PathResolver
+
+from .conftest import StartSimulator, read_truth
+
+
+async def test_a_cold_start_asks_once_per_unknown_parent_then_warms_up(
+    start_simulator: StartSimulator,
+):
+    simulator = start_simulator(events=14_000, ground_truth_hashes=False)
+    truth = read_truth(simulator)
+    tail = truth[10_000:14_000]
+
+    async with Portal(simulator.url) as portal:
+        await portal.login("admin", "secret")
+        resolver = PathResolver(portal.ancestors)
+        cursor = simulator.portal.cursor_at(10_000)
+        calls, statuses = [], []
+        for _ in range(2):
+            page = await portal.list_changes(cursor, max_results=2000)
+            before = resolver.statistics.ancestors_calls
+            await resolver.prepare(page.entries)
+            statuses += [resolver.resolve(entry)[2] for entry in page.entries]
+            calls.append(resolver.statistics.ancestors_calls - before)
+            cursor = page.cursor
+
+    assert sum(calls) <= len({t["parent_guid"] for t in tail})
+    assert calls[1] < calls[0]
+    assert len(statuses) == 4_000
+    assert ANCESTORS in statuses
+
+
+async def test_stream_order_gives_event_time_paths_under_renamed_folders(
+    start_simulator: StartSimulator,
+):
+    simulator = start_simulator(events=20_000, ground_truth_hashes=False)
+    truth = read_truth(simulator)
+    renamed = {
+        t["guid"]
+        for t in truth
+        if t["type"] == "folder" and t["action"] in ("renamed", "moved")
+    }
+    assert renamed, "the workload renamed or moved no folder"
+
+    async with Portal(simulator.url) as portal:
+        await portal.login("admin", "secret")
+        resolver = PathResolver(portal.ancestors)
+        cursor = None
+        paths: list[str | None] = []
+        while True:
+            page = await portal.list_changes(cursor)
+            await resolver.prepare(page.entries)
+            paths += [resolver.resolve(entry)[0] for entry in page.entries]
+            cursor = page.cursor
+            if not page.has_more:
+                break
+
+    assert paths == [t["path"] for t in truth]
+
+
+async def test_memory_bound_evicts_relearns_and_never_misnames(
+    start_simulator: StartSimulator,
+):
+    simulator = start_simulator(events=6_000)
+    truth = read_truth(simulator)
+
+    async with Portal(simulator.url) as portal:
+        await portal.login("admin", "secret")
+        resolver = PathResolver(portal.ancestors, max_folders=200)
+        cursor, resolved = None, []
+        while True:
+            page = await portal.list_changes(cursor)
+            await resolver.prepare(page.entries)
+            resolved += [resolver.resolve(entry) for entry in page.entries]
+            cursor = page.cursor
+            if not page.has_more:
+                break
+
+    assert len(resolver) <= 200
+    assert resolver.statistics.evictions > 0
+    assert len(resolved) == len(truth)
+    from_tree = [
+        (path, t["path"])
+        for (path, _, status), t in zip(resolved, truth, strict=True)
+        if status == TREE
+    ]
+    assert from_tree, "no path was named from the tree"
+    assert all(path == true_path for path, true_path in from_tree)
