@@ -178,8 +178,7 @@ class BackgroundCollection:
                 folders=folders,
                 settings=settings,
                 progress=self._record,
-                # TODO(runner types on_start as Progress; it takes the Collector)
-                on_start=self._attach,  # type: ignore[arg-type]
+                on_start=self._attach,
             )
         except Exception as error:
             logger.error(

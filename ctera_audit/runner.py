@@ -9,17 +9,14 @@ credentials.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from .collector import (
-    CollectionSummary,
-    Collector,
-    CollectorSettings,
-    ContentSink,
-    Progress,
-)
+from .collector import CollectionSummary, Collector, CollectorSettings, Progress
+from .content import ContentCapture, ContentFilter
+from .directio import DirectIOClient
 from .errors import ConfigurationError
 from .loop import run_blocking
 from .portal import CloudFolderRef, Context, Portal
@@ -55,6 +52,27 @@ class DemoPortal:
     """Events per second arriving live after the backlog."""
 
 
+@dataclass(frozen=True)
+class ContentSettings:
+    """Whether and how each file version's content is captured through DirectIO."""
+
+    mode: Literal["off", "hash", "store"] = "off"
+    """``hash`` records each version's SHA-256 and size; ``store`` also keeps the
+    bytes under ``OUT/_content``."""
+    access_key_id: str | None = None
+    """DirectIO access key id; for a DemoPortal, defaults to the simulator's."""
+    secret_access_key: str | None = field(default=None, repr=False)
+    """DirectIO secret access key; never logged, never shown in a repr."""
+    filters: ContentFilter = field(default_factory=ContentFilter)
+    """Which events qualify."""
+    max_concurrent_files: int = 8
+    """Most versions read at once."""
+    max_bytes_in_flight: int = 256 << 20
+    """Most content bytes held in memory at once."""
+    page_timeout_s: float = 120.0
+    """Longest a page of events waits for its contents."""
+
+
 async def collect_async(
     out: str | Path,
     source: PortalLogin | DemoPortal,
@@ -62,30 +80,36 @@ async def collect_async(
     folders: Iterable[int | str | CloudFolderRef] | None = None,
     settings: CollectorSettings | None = None,
     progress: Progress | None = None,
-    content: ContentSink | None = None,
-    on_start: Progress | None = None,
+    content: ContentSettings | None = None,
+    on_start: Callable[[Collector], None] | None = None,
 ) -> CollectionSummary:
     """Collect events from ``source`` into the dataset at ``out``.
 
+    ``content`` turns on content capture through DirectIO, at the portal's URL.
     ``on_start`` receives the collector once it exists, so a caller (a signal
     handler, a notebook) can ask it to stop.
     """
-    with _login_target(source) as (login, identity):
+    with _login_target(source) as (login, identity, demo_keys):
+        capture = _content_capture(content, login, Path(out), demo_keys)
         portal = Portal(login.url, context=login.context, verify=login.verify)
-        async with portal:
-            await portal.login(login.username, login.password)
-            collector = Collector(
-                portal,
-                out,
-                folders=folders,
-                settings=settings,
-                identity=identity,
-                progress=progress,
-                content=content,
-            )
-            if on_start is not None:
-                on_start(collector)  # type: ignore[arg-type]
-            return await collector.run()
+        try:
+            async with portal:
+                await portal.login(login.username, login.password)
+                collector = Collector(
+                    portal,
+                    out,
+                    folders=folders,
+                    settings=settings,
+                    identity=identity,
+                    progress=progress,
+                    content=capture,
+                )
+                if on_start is not None:
+                    on_start(collector)
+                return await collector.run()
+        finally:
+            if capture is not None:
+                await capture.client.aclose()
 
 
 def collect(
@@ -95,6 +119,7 @@ def collect(
     folders: Iterable[int | str | CloudFolderRef] | None = None,
     settings: CollectorSettings | None = None,
     progress: Progress | None = None,
+    content: ContentSettings | None = None,
 ) -> CollectionSummary:
     """Blocking form of :func:`collect_async`, for scripts and notebooks.
 
@@ -105,17 +130,61 @@ def collect(
     """
     return run_blocking(
         collect_async(
-            out, source, folders=folders, settings=settings, progress=progress
+            out,
+            source,
+            folders=folders,
+            settings=settings,
+            progress=progress,
+            content=content,
         )
+    )
+
+
+def _content_capture(
+    content: ContentSettings | None,
+    login: PortalLogin,
+    out: Path,
+    demo_keys: tuple[str, str] | None,
+) -> ContentCapture | None:
+    if content is None or content.mode == "off":
+        return None
+
+    access_key_id, secret = content.access_key_id, content.secret_access_key
+    if demo_keys is not None:
+        access_key_id = access_key_id or demo_keys[0]
+        secret = secret or demo_keys[1]
+    if not access_key_id or not secret:
+        raise ConfigurationError(
+            f"content mode {content.mode!r} needs a DirectIO key pair; set "
+            "CTERA_ACCESS_KEY_ID and CTERA_SECRET_ACCESS_KEY (or give them in "
+            "ContentSettings), or collect with --content off"
+        )
+    client = DirectIOClient(
+        login.url,
+        access_key_id,
+        secret,
+        verify=login.verify,
+        max_concurrency=content.max_concurrent_files,
+        max_bytes_in_flight=min(64 << 20, content.max_bytes_in_flight),
+    )
+    return ContentCapture(
+        client,
+        mode=content.mode,
+        store=out / "_content",
+        filters=content.filters,
+        max_concurrent_files=content.max_concurrent_files,
+        max_bytes_in_flight=content.max_bytes_in_flight,
+        page_timeout_s=content.page_timeout_s,
     )
 
 
 @contextlib.contextmanager
 def _login_target(
     source: PortalLogin | DemoPortal,
-) -> Iterator[tuple[PortalLogin, dict[str, object] | None]]:
+) -> Iterator[tuple[PortalLogin, dict[str, object] | None, tuple[str, str] | None]]:
+    """Yield the login, the dataset identity and, for the demo, its DirectIO keys."""
     if isinstance(source, PortalLogin):
-        yield source, None
+        yield source, None, None
         return
     if not isinstance(source, DemoPortal):
         raise ConfigurationError(
@@ -135,4 +204,4 @@ def _login_target(
         identity = {"portal": "embedded simulated portal", "seed": source.seed}
         if source.scenario:
             identity["scenario"] = source.scenario
-        yield login, identity
+        yield login, identity, (config.access_key_id, config.secret_access_key)

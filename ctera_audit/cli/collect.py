@@ -11,11 +11,14 @@ import sys
 from pathlib import Path
 
 from ..collector import Collector, CollectorSettings
+from ..content import ContentFilter
 from ..errors import ConfigurationError
-from ..runner import DemoPortal, PortalLogin, collect_async
+from ..runner import ContentSettings, DemoPortal, PortalLogin, collect_async
 from .progress import ProgressBar
 
 PASSWORD_VARIABLE = "CTERA_PASSWORD"
+ACCESS_KEY_VARIABLE = "CTERA_ACCESS_KEY_ID"
+SECRET_KEY_VARIABLE = "CTERA_SECRET_ACCESS_KEY"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,7 +28,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "collect",
         help="collect file events into a Parquet dataset",
         description="Follow a CTERA Portal's file events into a date-partitioned "
-        f"Parquet dataset. The password comes from ${PASSWORD_VARIABLE} or a prompt.",
+        f"Parquet dataset. The password comes from ${PASSWORD_VARIABLE} or a prompt; "
+        f"the DirectIO key pair for --content from ${ACCESS_KEY_VARIABLE} and "
+        f"${SECRET_KEY_VARIABLE}.",
     )
     parser.add_argument("--out", type=Path, required=True, help="dataset directory")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -62,6 +67,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="commit at least this often",
     )
+    parser.add_argument(
+        "--content",
+        choices=["off", "hash", "store"],
+        default="off",
+        help="capture each file version's sha256 (hash) or also its bytes (store, "
+        "under OUT/_content) through DirectIO",
+    )
+    parser.add_argument(
+        "--content-max-size",
+        type=int,
+        metavar="BYTES",
+        help="skip the content of larger files",
+    )
+    parser.add_argument(
+        "--content-extensions",
+        metavar="EXT,EXT",
+        help="capture only files with these extensions",
+    )
     tls = parser.add_mutually_exclusive_group()
     tls.add_argument("--ca-bundle", type=Path, help="CA bundle to trust for the portal")
     tls.add_argument(
@@ -84,10 +107,13 @@ def run(arguments: argparse.Namespace) -> int:
         max_events=arguments.max_events,
         duration_s=arguments.duration,
     )
+    content = _content(arguments)
     progress = None if arguments.no_progress else ProgressBar()
     try:
         summary = asyncio.run(
-            _collect(arguments.out, source, arguments.folders, settings, progress)
+            _collect(
+                arguments.out, source, arguments.folders, settings, progress, content
+            )
         )
     finally:
         if progress is not None:
@@ -97,7 +123,7 @@ def run(arguments: argparse.Namespace) -> int:
     return 0
 
 
-async def _collect(out, source, folders, settings, progress):  # type: ignore[no-untyped-def]
+async def _collect(out, source, folders, settings, progress, content):  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
 
     def watch_signals(collector: Collector) -> None:
@@ -113,7 +139,24 @@ async def _collect(out, source, folders, settings, progress):  # type: ignore[no
         folders=folders,
         settings=settings,
         progress=progress,
+        content=content,
         on_start=watch_signals,
+    )
+
+
+def _content(arguments: argparse.Namespace) -> ContentSettings:
+    """Content settings; the key pair comes from the environment, never from argv."""
+    extensions = None
+    if arguments.content_extensions is not None:
+        extensions = {ext for ext in arguments.content_extensions.split(",") if ext}
+    filters = ContentFilter(
+        extensions_allow=extensions, max_size=arguments.content_max_size
+    )
+    return ContentSettings(
+        arguments.content,
+        os.environ.get(ACCESS_KEY_VARIABLE),
+        os.environ.get(SECRET_KEY_VARIABLE),
+        filters=filters,
     )
 
 

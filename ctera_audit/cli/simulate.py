@@ -52,6 +52,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="fault spec, e.g. 'error=0.05,drop=0.01,expire=0.01'",
     )
     parser.add_argument(
+        "--max-file-size",
+        type=int,
+        default=defaults.max_file_size,
+        metavar="BYTES",
+        help="largest file version",
+    )
+    parser.add_argument(
         "--session-ttl", type=float, help="seconds before a session expires"
     )
     parser.add_argument("--log-level", default="WARNING")
@@ -72,6 +79,7 @@ def run(arguments: argparse.Namespace) -> int:
         access_key_id=arguments.access_key_id,
         secret_access_key=arguments.secret_access_key,
         session_ttl=arguments.session_ttl,
+        max_file_size=arguments.max_file_size,
         faults=FaultPlan.parse(arguments.faults),
         ground_truth=str(arguments.ground_truth) if arguments.ground_truth else None,
     )
