@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .analysis import load
 from .collector import Collector, CollectorSettings
+from .dataset.storage import S3Options
 from .errors import (
     AuthenticationError,
     CteraAuditError,
@@ -19,7 +20,16 @@ from .notebook import BackgroundCollection, start_collection
 from .notifications import NotificationService, ServiceStatistics
 from .portal import CloudFolderRef, Page, Portal
 from .retry import RetryPolicy
-from .runner import DemoPortal, PortalLogin, collect, collect_async
+from .runner import (
+    ContentSettings,
+    DemoPortal,
+    Destination,
+    PortalLogin,
+    StreamPlan,
+    collect,
+    collect_async,
+)
+from .streams import MultiStreamCollector
 
 __all__ = [
     "AuthenticationError",
@@ -27,17 +37,22 @@ __all__ = [
     "CloudFolderRef",
     "Collector",
     "CollectorSettings",
+    "ContentSettings",
     "CteraAuditError",
     "DemoPortal",
+    "Destination",
     "Event",
     "FatalError",
+    "MultiStreamCollector",
     "NotificationService",
     "Page",
     "Portal",
     "PortalLogin",
     "RetryPolicy",
+    "S3Options",
     "ServiceStatistics",
     "SkippableError",
+    "StreamPlan",
     "TransientError",
     "collect",
     "collect_async",

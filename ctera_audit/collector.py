@@ -2,8 +2,9 @@
 
 For every page of the stream it names each event's full path, builds the rows
 as one Arrow batch and appends it to the open data files. Every so often (by
-rows, bytes or age) it commits: the files are made durable and renamed into
-place, then the cursor after their last page is recorded with them in one
+rows, bytes or age) it commits: the files are made durable and visible whole
+(renamed into place on a local disk, uploaded under their final names to an
+object store), then the cursor after their last page is recorded with them in one
 state-store transaction. A stop or crash at any moment leaves the dataset at a
 commit; on start-up, files of an unfinished commit are removed and the stream
 resumes from the committed cursor, so every event is there exactly once.
@@ -15,7 +16,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
+import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +29,7 @@ import pyarrow.compute as pc
 
 from .dataset.rows import FolderInfo, build_batch
 from .dataset.state import StateStore
+from .dataset.storage import S3Options, Storage, open_storage
 from .dataset.writer import DatasetWriter
 from .notifications import NotificationService
 from .paths import PathResolver
@@ -33,6 +38,14 @@ from .portal import CloudFolderRef, Page, Portal
 logger = logging.getLogger("ctera_audit.collector")
 
 Clock = Callable[[], float]
+
+PAUSE_VARIABLE = "CTERA_AUDIT_TEST_PAUSE_AT"
+"""Test hook, off unless set: ``POINT`` or ``POINT:N`` holds the process forever
+at the Nth arrival at a named point, so a crash test can SIGKILL it exactly there.
+Points: ``page`` (a page received, nothing of it written), ``write`` (its rows
+appended to the temporary files of an open commit), ``commit`` (the files of a
+commit renamed into place, the checkpoint not yet recorded)."""
+_arrivals: Counter[str] = Counter()
 
 
 @dataclass(frozen=True)
@@ -141,11 +154,12 @@ class ContentSink(Protocol):
 
 
 class Collector:
-    """Collects a portal's events into a dataset directory.
+    """Collects a portal's events into a dataset directory or object-store prefix.
 
     Args:
         portal: a logged-in :class:`Portal`.
-        out: the dataset directory (created if missing).
+        out: the dataset directory (created if missing) or an
+            ``s3://bucket/prefix`` URI.
         folders: cloud folders to follow (ids, ``OWNER/NAME`` or references);
             None follows all of them.
         settings: sizes, stop conditions and the stream name.
@@ -156,6 +170,11 @@ class Collector:
         content: captures each version's content or hash; None leaves the
             content columns empty.
         clock: monotonic time source, replaceable in tests.
+        state_dir: local directory of the state store (checkpoints); by
+            default ``OUT/_state``, or ``~/.ctera-audit/state/...`` for an
+            object store. Keep it: without it the dataset cannot resume.
+        s3: endpoint and keys of an S3-compatible store; by default from the
+            ``AWS_*`` environment variables.
     """
 
     def __init__(
@@ -169,9 +188,13 @@ class Collector:
         progress: Progress | None = None,
         content: ContentSink | None = None,
         clock: Clock = time.monotonic,
+        state_dir: str | Path | None = None,
+        s3: S3Options | None = None,
     ) -> None:
         self.portal = portal
-        self.out = Path(out)
+        self.out = out
+        self.state_dir = state_dir
+        self.s3 = s3
         self.folders = list(folders) if folders is not None else None
         self.settings = settings or CollectorSettings()
         self.identity = identity
@@ -195,29 +218,37 @@ class Collector:
             "context": self.portal.context,
         }
         identity = {**identity, "folders": sorted(folder_ids) or "all"}
-        self.out.mkdir(parents=True, exist_ok=True)
-        store = StateStore(self.out, identity, self.settings.stream)
+        storage = open_storage(self.out, state_dir=self.state_dir, s3=self.s3)
+        store = StateStore(
+            storage.location,
+            identity,
+            self.settings.stream,
+            state_dir=storage.state_dir,
+        )
         try:
-            return await self._collect(store, folder_ids)
+            return await self._collect(store, storage, folder_ids)
         finally:
             store.close()
 
     async def _collect(
-        self, store: StateStore, folder_ids: list[int]
+        self, store: StateStore, storage: Storage, folder_ids: list[int]
     ) -> CollectionSummary:
         settings = self.settings
         checkpoint = store.checkpoint()
         writer = DatasetWriter(
-            self.out, stream=settings.stream, row_group_rows=settings.row_group_rows
+            storage, stream=settings.stream, row_group_rows=settings.row_group_rows
         )
-        writer.recover(store.committed_files(settings.stream))
+        await asyncio.to_thread(
+            writer.recover, store.committed_files(settings.stream), checkpoint.seq
+        )
         resolver = PathResolver(
             self.portal.ancestors, store.folders(), max_folders=settings.max_folders
         )
         folder_info = await self._folder_info()
         logger.info(
-            "collecting into %s from %s (checkpoint %d, %d events so far)",
-            self.out,
+            "collecting stream %s into %s from %s (checkpoint %d, %d events so far)",
+            settings.stream,
+            storage.location,
             "the beginning" if checkpoint.cursor is None else "the last checkpoint",
             checkpoint.seq,
             checkpoint.events,
@@ -316,12 +347,14 @@ class Collector:
         folder_info: FolderInfo,
     ) -> None:
         entries = page.entries
+        _pause_point("page")
         collected_at = dt.datetime.now(dt.UTC)
         await resolver.prepare(entries)
         resolved = [resolver.resolve(entry) for entry in entries]
         content = await self.content.capture_page(entries) if self.content else None
         batch = build_batch(entries, resolved, folder_info, collected_at, content)
         await asyncio.to_thread(writer.add, batch)
+        _pause_point("write")
 
         statistics = self.statistics
         statistics.pages += 1
@@ -370,11 +403,20 @@ class _Committer:
     ) -> None:
         rows = self.writer.open_rows
         files = await asyncio.to_thread(self.writer.finish)
+        _pause_point("commit")
+        try:
+            self.store.commit(
+                self.seq + 1,
+                cursor,
+                self.events + rows,
+                files,
+                self.resolver.changed_folders(),
+            )
+        except BaseException:
+            await asyncio.to_thread(self.writer.withdraw, files)
+            raise
         self.seq += 1
         self.events += rows
-        self.store.commit(
-            self.seq, cursor, self.events, files, self.resolver.changed_folders()
-        )
 
         statistics.commits += 1
         statistics.files += len(files)
@@ -386,3 +428,20 @@ class _Committer:
             len(files),
             self.events,
         )
+
+
+def _pause_point(point: str) -> None:
+    """Hold the process at ``point`` if :data:`PAUSE_VARIABLE` asks for it.
+
+    The pause is announced on stderr (``paused at POINT``) and blocks the whole
+    process on purpose: nothing may move until the test kills it.
+    """
+    wanted = os.environ.get(PAUSE_VARIABLE)
+    if not wanted or wanted.partition(":")[0] != point:
+        return
+
+    _arrivals[point] += 1
+    if _arrivals[point] == int(wanted.partition(":")[2] or 1):
+        print(f"paused at {point}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)

@@ -34,6 +34,7 @@ from .collector import (
 from .loop import private_loop, submit
 from .portal import CloudFolderRef
 from .runner import DemoPortal, PortalLogin, collect_async
+from .streams import MultiStreamCollector
 
 logger = logging.getLogger("ctera_audit.notebook")
 
@@ -67,7 +68,7 @@ class BackgroundCollection:
         self.out = Path(out)
         self._progress = progress
         self._statistics = CollectorStatistics()
-        self._collector: Collector | None = None
+        self._collector: Collector | MultiStreamCollector | None = None
         self._stop_reason: str | None = None
         self._future: Future[CollectionSummary] = submit(
             self._run(source, folders, settings)
@@ -141,7 +142,7 @@ class BackgroundCollection:
             f"{statistics.committed_events:,} committed, into {self.out}>"
         )
 
-    def _attach(self, collector: Collector) -> None:
+    def _attach(self, collector: Collector | MultiStreamCollector) -> None:
         """Keep the collector once it exists; honour a stop asked for before."""
         self._collector = collector
         if self._stop_reason is not None:

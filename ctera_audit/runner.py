@@ -16,10 +16,12 @@ from typing import Literal
 
 from .collector import CollectionSummary, Collector, CollectorSettings, Progress
 from .content import ContentCapture, ContentFilter
+from .dataset.storage import S3Options
 from .directio import DirectIOClient
 from .errors import ConfigurationError
 from .loop import run_blocking
 from .portal import CloudFolderRef, Context, Portal
+from .streams import MultiStreamCollector
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class ContentSettings:
     mode: Literal["off", "hash", "store"] = "off"
     """``hash`` records each version's SHA-256 and size; ``store`` also keeps the
     bytes under ``OUT/_content``."""
-    access_key_id: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
     """DirectIO access key id; for a DemoPortal, defaults to the simulator's."""
     secret_access_key: str | None = field(default=None, repr=False)
     """DirectIO secret access key; never logged, never shown in a repr."""
@@ -73,6 +75,27 @@ class ContentSettings:
     """Longest a page of events waits for its contents."""
 
 
+@dataclass(frozen=True)
+class StreamPlan:
+    """Split the folders into groups that each run as a stream of their own."""
+
+    max_folders_per_stream: int | None = None
+    """Folders per group; None learns the portal's limit. Keep it fixed for a
+    dataset: another size makes other groups."""
+    shard: tuple[int, int] | None = None
+    """``(K, N)``: run only the groups whose index modulo N is K."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the dataset and its state live."""
+
+    state_dir: str | Path | None = None
+    """Local directory of the state store; needed for an ``s3://`` dataset."""
+    s3: S3Options | None = None
+    """Object-store endpoint and credentials (default: the AWS_* variables)."""
+
+
 async def collect_async(
     out: str | Path,
     source: PortalLogin | DemoPortal,
@@ -81,35 +104,82 @@ async def collect_async(
     settings: CollectorSettings | None = None,
     progress: Progress | None = None,
     content: ContentSettings | None = None,
-    on_start: Callable[[Collector], None] | None = None,
+    streams: StreamPlan | None = None,
+    destination: Destination | None = None,
+    on_start: Callable[[Collector | MultiStreamCollector], None] | None = None,
 ) -> CollectionSummary:
     """Collect events from ``source`` into the dataset at ``out``.
 
-    ``content`` turns on content capture through DirectIO, at the portal's URL.
-    ``on_start`` receives the collector once it exists, so a caller (a signal
-    handler, a notebook) can ask it to stop.
+    ``out`` is a local directory or ``s3://bucket/prefix``. ``content`` turns on
+    content capture through DirectIO, at the portal's URL. ``streams`` splits
+    the folders into concurrent folder-group streams (a summary of all of them
+    is returned). ``on_start`` receives the collector once it exists, so a
+    caller (a signal handler, a notebook) can ask it to stop.
     """
+    place = destination or Destination()
     with _login_target(source) as (login, identity, demo_keys):
-        capture = _content_capture(content, login, Path(out), demo_keys)
+        capture = _content_capture(content, login, out, demo_keys)
+        if capture is not None and streams is not None:
+            # TODO(content capture per folder-group stream is not wired yet)
+            raise ConfigurationError(
+                "content capture runs with a single stream only; drop --content "
+                "or the stream options"
+            )
         portal = Portal(login.url, context=login.context, verify=login.verify)
         try:
             async with portal:
                 await portal.login(login.username, login.password)
-                collector = Collector(
-                    portal,
-                    out,
-                    folders=folders,
-                    settings=settings,
-                    identity=identity,
-                    progress=progress,
-                    content=capture,
-                )
+                collector: Collector | MultiStreamCollector
+                if streams is None:
+                    collector = Collector(
+                        portal,
+                        out,
+                        folders=folders,
+                        settings=settings,
+                        identity=identity,
+                        progress=progress,
+                        content=capture,
+                        state_dir=place.state_dir,
+                        s3=place.s3,
+                    )
+                else:
+                    collector = MultiStreamCollector(
+                        portal,
+                        out,
+                        folders=folders,
+                        settings=settings,
+                        max_folders_per_stream=streams.max_folders_per_stream,
+                        shard=streams.shard,
+                        identity=identity,
+                        state_dir=place.state_dir,
+                        s3=place.s3,
+                    )
                 if on_start is not None:
                     on_start(collector)
-                return await collector.run()
+                result = await collector.run()
         finally:
             if capture is not None:
                 await capture.client.aclose()
+    return result if isinstance(result, CollectionSummary) else _combined(result)
+
+
+def _combined(summaries: dict[str, CollectionSummary]) -> CollectionSummary:
+    """One summary for several streams: totals, the slowest stream's time."""
+    parts = list(summaries.values())
+    if not parts:
+        raise ConfigurationError("this shard holds no folder group; check --shard")
+    return CollectionSummary(
+        events=sum(p.events for p in parts),
+        pages=sum(p.pages for p in parts),
+        commits=sum(p.commits for p in parts),
+        files=sum(p.files for p in parts),
+        committed_events=sum(p.committed_events for p in parts),
+        elapsed_s=max(p.elapsed_s for p in parts),
+        cursor=None,
+        ancestors_calls=sum(p.ancestors_calls for p in parts),
+        unresolved=sum(p.unresolved for p in parts),
+        stopped_because=f"{len(parts)} stream(s) ended: {parts[0].stopped_because}",
+    )
 
 
 def collect(
@@ -143,11 +213,16 @@ def collect(
 def _content_capture(
     content: ContentSettings | None,
     login: PortalLogin,
-    out: Path,
+    out: str | Path,
     demo_keys: tuple[str, str] | None,
 ) -> ContentCapture | None:
     if content is None or content.mode == "off":
         return None
+    if content.mode == "store" and str(out).startswith("s3://"):
+        raise ConfigurationError(
+            "--content store keeps files on a local disk; with an s3:// dataset "
+            "use --content hash"
+        )
 
     access_key_id, secret = content.access_key_id, content.secret_access_key
     if demo_keys is not None:
@@ -170,7 +245,7 @@ def _content_capture(
     return ContentCapture(
         client,
         mode=content.mode,
-        store=out / "_content",
+        store=Path(out) / "_content" if content.mode == "store" else None,
         filters=content.filters,
         max_concurrent_files=content.max_concurrent_files,
         max_bytes_in_flight=content.max_bytes_in_flight,

@@ -9,11 +9,21 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
-from ..collector import Collector, CollectorSettings
+from ..collector import CollectionSummary, Collector, CollectorSettings
 from ..content import ContentFilter
+from ..dataset.storage import S3Options
 from ..errors import ConfigurationError
-from ..runner import ContentSettings, DemoPortal, PortalLogin, collect_async
+from ..runner import (
+    ContentSettings,
+    DemoPortal,
+    Destination,
+    PortalLogin,
+    StreamPlan,
+    collect_async,
+)
+from ..streams import MultiStreamCollector
 from .progress import ProgressBar
 
 PASSWORD_VARIABLE = "CTERA_PASSWORD"
@@ -32,7 +42,26 @@ def register(commands: argparse._SubParsersAction) -> None:
         f"the DirectIO key pair for --content from ${ACCESS_KEY_VARIABLE} and "
         f"${SECRET_KEY_VARIABLE}.",
     )
-    parser.add_argument("--out", type=Path, required=True, help="dataset directory")
+    parser.add_argument(
+        "--out", required=True, help="dataset directory, or s3://bucket/prefix"
+    )
+    parser.add_argument(
+        "--state-dir", help="local folder of the checkpoints (for an s3:// dataset)"
+    )
+    parser.add_argument(
+        "--s3-endpoint", help="S3-compatible endpoint URL (default: $AWS_ENDPOINT_URL)"
+    )
+    parser.add_argument(
+        "--stream-group-size",
+        type=int,
+        metavar="N",
+        help="follow the folders as concurrent streams of N folders each",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only folder groups whose index modulo N is K (several processes)",
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--portal", help="portal URL, e.g. https://portal.example.com")
     source.add_argument(
@@ -107,14 +136,18 @@ def run(arguments: argparse.Namespace) -> int:
         max_events=arguments.max_events,
         duration_s=arguments.duration,
     )
-    content = _content(arguments)
+    options = {
+        "folders": arguments.folders,
+        "settings": settings,
+        "content": _content(arguments),
+        "streams": _streams(arguments),
+        "destination": Destination(
+            arguments.state_dir, S3Options(endpoint_url=arguments.s3_endpoint)
+        ),
+    }
     progress = None if arguments.no_progress else ProgressBar()
     try:
-        summary = asyncio.run(
-            _collect(
-                arguments.out, source, arguments.folders, settings, progress, content
-            )
-        )
+        summary = asyncio.run(_collect(arguments.out, source, progress, options))
     finally:
         if progress is not None:
             progress.close()
@@ -123,10 +156,15 @@ def run(arguments: argparse.Namespace) -> int:
     return 0
 
 
-async def _collect(out, source, folders, settings, progress, content):  # type: ignore[no-untyped-def]
+async def _collect(
+    out: str,
+    source: PortalLogin | DemoPortal,
+    progress: ProgressBar | None,
+    options: dict[str, Any],
+) -> CollectionSummary:
     loop = asyncio.get_running_loop()
 
-    def watch_signals(collector: Collector) -> None:
+    def watch_signals(collector: Collector | MultiStreamCollector) -> None:
         for number in (signal.SIGINT, signal.SIGTERM):
             name = signal.Signals(number).name
             loop.add_signal_handler(
@@ -134,14 +172,23 @@ async def _collect(out, source, folders, settings, progress, content):  # type: 
             )
 
     return await collect_async(
-        out,
-        source,
-        folders=folders,
-        settings=settings,
-        progress=progress,
-        content=content,
-        on_start=watch_signals,
+        out, source, progress=progress, on_start=watch_signals, **options
     )
+
+
+def _streams(arguments: argparse.Namespace) -> StreamPlan | None:
+    if arguments.shard is None and arguments.stream_group_size is None:
+        return None
+
+    shard = None
+    if arguments.shard is not None:
+        index, _, count = arguments.shard.partition("/")
+        if not (index.isdigit() and count.isdigit()):
+            raise ConfigurationError(
+                f"--shard {arguments.shard!r} is not K/N; write e.g. --shard 0/2"
+            )
+        shard = (int(index), int(count))
+    return StreamPlan(arguments.stream_group_size, shard)
 
 
 def _content(arguments: argparse.Namespace) -> ContentSettings:

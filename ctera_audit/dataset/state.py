@@ -11,6 +11,7 @@ can never share one checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
@@ -69,18 +70,25 @@ class StateStore:
     """The durable state of one collection into one dataset.
 
     Args:
-        root: the dataset directory.
+        root: the dataset directory (or the URI of an object-store dataset).
         identity: what the dataset is collected from (portal and folders); a
             store created for another identity refuses to open.
         stream: name of the stream within the dataset (one per folder group).
+        state_dir: local directory of the store; ``ROOT/_state`` by default,
+            required when the dataset is not on a local disk.
     """
 
     def __init__(
-        self, root: Path, identity: dict[str, Any], stream: str = "main"
+        self,
+        root: Path | str,
+        identity: dict[str, Any],
+        stream: str = "main",
+        *,
+        state_dir: Path | None = None,
     ) -> None:
         self.root = root
         self.stream = stream
-        state_dir = root / STATE_DIR
+        state_dir = state_dir or Path(root) / STATE_DIR
         try:
             state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._lock = _acquire_lock(state_dir / f"{stream}.lock", root)
@@ -99,6 +107,12 @@ class StateStore:
             self._db.execute("PRAGMA busy_timeout=10000")
             self._db.executescript(_TABLES)
             self._check_identity(identity)
+        except sqlite3.Error as error:
+            self.close()
+            raise DatasetError(
+                f"cannot use the state store in {state_dir} ({error}); check that "
+                "the output folder is writable and the disk not full, then run again"
+            ) from error
         except BaseException:
             self.close()
             raise
@@ -165,7 +179,8 @@ class StateStore:
             )
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
-            self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # must not hide the cause
+                self._db.execute("ROLLBACK")
             raise DatasetError(
                 f"could not commit checkpoint {seq} to the state store ({error}); "
                 "the last committed data stays intact; free disk space and run again"
@@ -202,7 +217,7 @@ class StateStore:
             )
 
 
-def _acquire_lock(path: Path, root: Path) -> Any:
+def _acquire_lock(path: Path, root: Path | str) -> Any:
     handle = open(path, "a+")  # noqa: SIM115 - held for the life of the store
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,19 +1,19 @@
 """Writing record batches into date-partitioned Parquet files that appear only whole.
 
-Rows are written as they come into one hidden temporary file per date
-partition (``.tmp-...``), a row group at a time, so memory stays bounded by the
-row-group size. :meth:`DatasetWriter.finish` closes the files, flushes them to
-disk and renames them into place under names fixed by the commit sequence
-number, ``event_date=YYYY-MM-DD/part-STREAM-SEQ.parquet``. Because a name
-depends only on the stream and the sequence number, a file left by a crash
-before its commit is recognised on start-up and removed.
+Rows are written as they come into one file per date partition, a row group at
+a time, so memory stays bounded by the row-group size. The file's name is fixed
+by the commit sequence number, ``event_date=YYYY-MM-DD/part-STREAM-SEQ.parquet``,
+and the :class:`~.storage.Storage` keeps it invisible until
+:meth:`DatasetWriter.finish` publishes it: a hidden temporary file renamed into
+place on a local disk, an upload completed under the final name on an object
+store. Because a name depends only on the stream and the sequence number, a
+file left by a crash before its commit is recognised on start-up and removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from ..errors import DatasetError
 from .schema import PARTITION_COLUMN, SCHEMA
 from .state import STATE_DIR, CommittedFile
+from .storage import Storage, published_name
 
 logger = logging.getLogger("ctera_audit.dataset")
 
@@ -33,8 +34,8 @@ _PART = re.compile(r"^part-(?P<stream>[A-Za-z0-9_]+)-(?P<seq>\d{10})\.parquet$")
 
 @dataclass
 class _OpenFile:
-    temporary: Path
-    final: Path
+    relative: str
+    sink: pa.NativeFile
     writer: pq.ParquetWriter
     pending: list[pa.RecordBatch] = field(default_factory=list)
     pending_rows: int = 0
@@ -45,7 +46,7 @@ class DatasetWriter:
     """Appends batches to the files of the commit being prepared.
 
     Args:
-        root: the dataset directory.
+        storage: where the dataset's files live (local folder or object store).
         stream: name of the stream, part of every file name it writes.
         row_group_rows: rows per Parquet row group (and the memory bound).
         compression: Parquet codec, zstd by default.
@@ -53,13 +54,13 @@ class DatasetWriter:
 
     def __init__(
         self,
-        root: Path,
+        storage: Storage,
         *,
         stream: str = "main",
         row_group_rows: int = 131_072,
         compression: str = "zstd",
     ) -> None:
-        self.root = root
+        self.storage = storage
         self.stream = stream
         self.row_group_rows = row_group_rows
         self.compression = compression
@@ -89,59 +90,98 @@ class DatasetWriter:
         self.open_bytes += batch.nbytes
 
     def finish(self) -> list[CommittedFile]:
-        """Close, flush and rename the files of the current commit into place."""
+        """Close the files of the current commit and publish them, durable and whole."""
         written = []
         try:
-            for day, open_file in self._files.items():
+            for day, open_file in list(self._files.items()):
                 self._flush_pending(open_file)
                 open_file.writer.close()
-                _fsync(open_file.temporary)
-                os.replace(open_file.temporary, open_file.final)
-                _fsync(open_file.final.parent)
-                relative = open_file.final.relative_to(self.root).as_posix()
-                size = open_file.final.stat().st_size
-                written.append(CommittedFile(relative, open_file.rows, size))
-                logger.debug("wrote %s (%d rows) for %s", relative, open_file.rows, day)
+                size = self.storage.publish(open_file.relative, open_file.sink)
+                del self._files[day]
+                written.append(CommittedFile(open_file.relative, open_file.rows, size))
+                logger.debug(
+                    "wrote %s (%d rows) for %s", open_file.relative, open_file.rows, day
+                )
         except OSError as error:
+            self.withdraw(written)
             raise DatasetError(
-                f"could not write data files under {self.root} ({error.strerror}); "
-                "nothing was committed; free disk space or fix permissions, then "
-                "run again to resume from the last checkpoint"
+                f"could not write data files under {self.storage.location} "
+                f"({error}); nothing was committed; free disk space, fix "
+                "permissions or the object store's access, then run again to resume "
+                "from the last checkpoint"
             ) from error
         finally:
-            self._files.clear()
-            self.open_rows = self.open_bytes = 0
+            self.discard()
         return written
+
+    def withdraw(self, files: list[CommittedFile]) -> None:
+        """Remove published files whose commit failed, so no reader sees them."""
+        for committed in files:
+            with contextlib.suppress(OSError):
+                self.storage.delete(committed.path)
 
     def discard(self) -> None:
         """Abandon the files of the current commit."""
         for open_file in self._files.values():
             with contextlib.suppress(OSError, pa.ArrowException):
                 open_file.writer.close()
-            open_file.temporary.unlink(missing_ok=True)
+            self.storage.abandon(open_file.relative, open_file.sink)
         self._files.clear()
         self.open_rows = self.open_bytes = 0
 
-    def recover(self, committed: set[str]) -> int:
+    def recover(self, committed: set[str], checkpoint_seq: int) -> int:
         """Remove this stream's leftovers of an interrupted run; return how many.
 
-        Leftovers are temporary files and part files that no commit recorded.
+        Leftovers are temporary files and files of the commit that was being
+        prepared (seq ``checkpoint_seq + 1``) that no commit recorded. Any other
+        file of this stream missing from ``committed`` means the state store is
+        not the one that wrote the dataset (a lost or wrong state directory);
+        deleting it would destroy committed data, so recovery refuses instead.
+
+        Raises:
+            DatasetError: this stream has files the state store does not know.
         """
-        removed = 0
-        for path in self.root.glob(f"{PARTITION_COLUMN}=*/*"):
-            relative = path.relative_to(self.root).as_posix()
-            match = _PART.match(path.name)
-            mine = (match and match["stream"] == self.stream) or path.name.startswith(
-                f".tmp-{self.stream}-"
+        try:
+            files = self.storage.list_files()
+        except OSError as error:
+            raise DatasetError(
+                f"cannot list the files of {self.storage.location} to recover from "
+                f"an interrupted run ({error}); check access to it and run again"
+            ) from error
+
+        leftovers, strangers = [], []
+        for relative in files:
+            name = relative.rsplit("/", 1)[-1]
+            match = _PART.match(published_name(name))
+            if not match or match["stream"] != self.stream or relative in committed:
+                continue
+            if name != published_name(name) or int(match["seq"]) == checkpoint_seq + 1:
+                leftovers.append(relative)
+            else:
+                strangers.append(relative)
+        if strangers:
+            raise DatasetError(
+                f"{self.storage.location} holds {len(strangers)} file(s) of stream "
+                f"{self.stream!r} that the state store in {self.storage.state_dir} "
+                f"never committed (e.g. {strangers[0]}); point --state-dir at the "
+                "state that wrote them, or collect into a new location"
             )
-            if mine and relative not in committed:
-                path.unlink()
-                removed += 1
-        if removed:
+
+        try:
+            for relative in leftovers:
+                self.storage.delete(relative)
+        except OSError as error:
+            raise DatasetError(
+                f"cannot remove the uncommitted file {relative} from "
+                f"{self.storage.location} ({error}); check the permission to delete "
+                "there and run again"
+            ) from error
+        if leftovers:
             logger.info(
-                "removed %d uncommitted file(s) left by an interrupted run", removed
+                "removed %d uncommitted file(s) left by an interrupted run",
+                len(leftovers),
             )
-        return removed
+        return len(leftovers)
 
     def _append(self, day: str, batch: pa.RecordBatch) -> None:
         open_file = self._files.get(day) or self._open(day)
@@ -155,13 +195,13 @@ class DatasetWriter:
         if self._seq is None:
             raise RuntimeError("begin(seq) must be called before add()")
 
-        directory = self.root / f"{PARTITION_COLUMN}={day}"
-        name = f"{self.stream}-{self._seq:010d}"
+        relative = (
+            f"{PARTITION_COLUMN}={day}/part-{self.stream}-{self._seq:010d}.parquet"
+        )
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            temporary = directory / f".tmp-{name}.parquet"
+            sink = self.storage.open_output(relative)
             writer = pq.ParquetWriter(
-                temporary,
+                sink,
                 SCHEMA,
                 compression=self.compression,
                 use_dictionary=True,
@@ -169,10 +209,10 @@ class DatasetWriter:
             )
         except OSError as error:
             raise DatasetError(
-                f"cannot create a data file in {directory} ({error.strerror}); "
-                "check that the output folder is writable"
+                f"cannot create data file {relative} in {self.storage.location} "
+                f"({error}); check that the output location is writable"
             ) from error
-        open_file = _OpenFile(temporary, directory / f"part-{name}.parquet", writer)
+        open_file = _OpenFile(relative, sink, writer)
         self._files[day] = open_file
         return open_file
 
@@ -184,19 +224,11 @@ class DatasetWriter:
             open_file.writer.write_table(table, row_group_size=self.row_group_rows)
         except OSError as error:
             raise DatasetError(
-                f"could not write {open_file.temporary} ({error}); nothing was "
+                f"could not write {open_file.relative} ({error}); nothing was "
                 "committed; free disk space, then run again to resume"
             ) from error
         open_file.pending.clear()
         open_file.pending_rows = 0
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def is_data_file(path: Path) -> bool:
