@@ -318,7 +318,8 @@ class Portal:
 
     async def _login_once(self) -> None:
         assert self._credentials is not None
-        self._http.cookies.clear()
+        # The old cookie stays until the answer replaces it: calls in flight
+        # meanwhile then fail as expired, not as never logged in.
         form = {
             "j_username": self._credentials.username,
             "j_password": self._credentials.password,
@@ -333,11 +334,14 @@ class Portal:
         _raise_for_status(response, "login")
         self._session_epoch += 1
 
-    async def _relogin(self, epoch: int) -> None:
-        """Log in again once, however many calls found the session gone at once."""
+    async def _relogin(self, epoch: int) -> bool:
+        """Log in again once, however many calls found the session gone at once.
+
+        Returns whether this call logged in (False: another call already did).
+        """
         async with self._relogin_lock:
             if epoch != self._session_epoch:
-                return
+                return False
             if self._credentials is None:
                 raise SessionError(
                     "the portal session ended and no credentials are kept; log in first"
@@ -345,6 +349,7 @@ class Portal:
             logger.info("portal session expired; logging in again")
             await self._login_once()
             self.relogins += 1
+            return True
 
     async def _with_retries(self, call: Any, what: str) -> Any:
         return await call_with_retries(
@@ -386,16 +391,20 @@ class Portal:
         """Send a call that needs the session, logging in again if it expired.
 
         A session may expire again just after a fresh login (a portal restart);
-        only when that keeps happening is it an error.
+        only when the logins this call makes itself keep failing is it an error.
+        Logins made by concurrent calls do not count against it.
         """
-        for _ in range(_RELOGINS_PER_CALL):
+        own_logins = 0
+        for _ in range(4 * _RELOGINS_PER_CALL):
             epoch = self._session_epoch
             response = await self._send(
                 method, path, read_timeout=read_timeout, **kwargs
             )
             if not _session_gone(response):
                 return response
-            await self._relogin(epoch)
+            own_logins += await self._relogin(epoch)
+            if own_logins >= _RELOGINS_PER_CALL:
+                break
 
         raise SessionError(
             f"the portal at {self.base_url} dropped the session {_RELOGINS_PER_CALL} "

@@ -23,6 +23,9 @@ T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
 
+_INCIDENT_TRIES = 2
+"""Failed tries in a row that make an incident worth a warning."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -50,15 +53,24 @@ async def call_with_retries(
 ) -> T:
     """Await ``call()``, retrying it on :class:`TransientError` as ``policy`` says.
 
-    An incident is logged once when it starts and once when it ends, however many
-    tries it takes. When the tries run out the last error is raised as
-    :class:`PortalUnavailableError`.
+    A single failed try that the next one heals is a blip, logged at DEBUG: on a
+    busy portal it happens every few calls. A call that fails twice in a row is
+    an incident, logged once at WARNING when it starts and once at INFO when it
+    ends, however many tries it takes. When the tries run out the last error is
+    raised as :class:`PortalUnavailableError`.
     """
 
     def announce(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
         if state.attempt_number == 1:
-            error = state.outcome.exception() if state.outcome else None
-            logger.warning("%s failed (%s); retrying with back-off", what, error)
+            logger.debug("%s failed (%s); trying again", what, error)
+        elif state.attempt_number == _INCIDENT_TRIES:
+            logger.warning(
+                "%s failed %d times in a row (%s); retrying with back-off",
+                what,
+                _INCIDENT_TRIES,
+                error,
+            )
 
     stop = (
         stop_never if policy.attempts is None else stop_after_attempt(policy.attempts)
@@ -83,6 +95,6 @@ async def call_with_retries(
             "portal is reachable and healthy, then run again: nothing was lost"
         ) from error
 
-    if attempts > 1:
+    if attempts > _INCIDENT_TRIES:
         logger.info("%s succeeded after %d tries", what, attempts)
     return result

@@ -67,7 +67,7 @@ def build_batch(
     columns["path"] = _clean_strings([r[0] for r in resolved], pa.string())
     columns["parent_path"] = _clean_strings([r[1] for r in resolved], pa.string())
     columns["extension"] = _extensions(columns["type"], names)
-    folder_ids = [e.get("folder_id") for e in entries]
+    folder_ids = columns["folder_id"].to_pylist()  # bad ids are null by now
     columns["folder_name"] = _folder_labels(folder_ids, folders, 0)
     columns["owner"] = _folder_labels(folder_ids, folders, 1)
     stamp = pa.scalar(collected_at, _TIME_TYPE)
@@ -160,7 +160,7 @@ def _integers(
         if not set(map(type, values)) <= _INT_OR_NONE:
             raise TypeError(field)
         array = pa.array(values, pa.int64())
-        if field == "size" and pc.any(pc.less(array, 0)).as_py():
+        if pc.any(pc.less(array, 0)).as_py():  # flagged alike on either path
             raise ValueError(field)
         return array
 
