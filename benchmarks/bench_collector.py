@@ -5,8 +5,10 @@ In one run, on the same simulated workload (the simulator in its own process):
 * ours: ``python -m ctera_audit collect`` in a child process, full paths and
   Parquet included, timed from start to exit; its peak RSS from ``wait4``;
 * the SDK's documented pattern: its notification service plus one ancestors call
-  per event, on the first ``--sdk-events`` events (it is far slower; its rate is
-  what matters);
+  per event, on the first ``--sdk-events`` events of the same workload, served by
+  a portal whose backlog ends there (so every object still exists and every
+  ancestors call can succeed; on the long backlog most early objects are gone
+  and the pattern cannot name them at all);
 * the collector's peak memory on a second, larger backlog, to show it does not
   grow with the number of events.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import subprocess
@@ -69,6 +72,7 @@ async def run_sdk_pattern(host: str, port: int, count: int) -> tuple[float, int]
     since: the portal no longer knows them).
     """
     cterasdk.settings.core.asyn.settings.connector.ssl = False
+    logging.getLogger("cterasdk").setLevel(logging.CRITICAL)
     admin = AsyncGlobalAdmin(host, port)
     await admin.login("admin", "secret")
     queue: asyncio.Queue = asyncio.Queue()
@@ -116,12 +120,14 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-collector-"))
 
     try:
-        server, cert = backlog(arguments.events, workdir)
+        server, _ = backlog(arguments.sdk_events, workdir)
         with server as url:
             host, port = url.split("://")[1].rsplit(":", 1)
             sdk_rate, unnamed = asyncio.run(
                 run_sdk_pattern(host, int(port), arguments.sdk_events)
             )
+        server, cert = backlog(arguments.events, workdir)
+        with server as url:
             seconds, events, rss = run_collector(url, cert, workdir / "small")
         ours = events / seconds
         print(f"workload: {events:,} events, seed 7, simulator in its own process")
