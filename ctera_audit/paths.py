@@ -33,8 +33,9 @@ _MAX_DEPTH = 4096
 TREE = "tree"
 """Path status: named from the tree learned from the stream."""
 ANCESTORS = "ancestors"
-"""Path status: a parent was learned from an ancestors answer (the portal's
-current state, which matches event time unless the folder changed since)."""
+"""Path status: a directory below the root was learned from an ancestors answer
+(the portal's current state, which matches event time unless it changed since).
+Roots learned that way do not count: a cloud folder's root is never renamed."""
 UNRESOLVED = "unresolved"
 """Path status prefix: the path could not be named; the reason follows a colon."""
 
@@ -182,7 +183,7 @@ class PathResolver:
             if folder is None:
                 reason = self._failed.get(current, "parent unknown")  # type: ignore[arg-type]
                 return None, f"{UNRESOLVED}:{reason}"
-            if not folder.from_stream:
+            if not folder.from_stream and folder.parent is not None:
                 status = ANCESTORS
             names.append(folder.name)
             current = folder.parent
