@@ -88,6 +88,7 @@ class DatasetWriter:
                 self._append(day.isoformat(), batch.filter(mask))
         self.open_rows += batch.num_rows
         self.open_bytes += batch.nbytes
+        self._bound_pending()
 
     def finish(self) -> list[CommittedFile]:
         """Close the files of the current commit and publish them, durable and whole."""
@@ -190,6 +191,19 @@ class DatasetWriter:
         open_file.rows += batch.num_rows
         if open_file.pending_rows >= self.row_group_rows:
             self._flush_pending(open_file)
+
+    def _bound_pending(self) -> None:
+        """Keep the rows waiting in memory, all partitions together, under one
+        row group: days the stream has moved past are written out, even as a
+        smaller row group, instead of each day holding a row group's worth."""
+        waiting = sum(open_file.pending_rows for open_file in self._files.values())
+        if waiting < self.row_group_rows:
+            return
+        for open_file in sorted(self._files.values(), key=lambda f: f.pending_rows):
+            waiting -= open_file.pending_rows
+            self._flush_pending(open_file)
+            if waiting < self.row_group_rows // 2:
+                return
 
     def _open(self, day: str) -> _OpenFile:
         if self._seq is None:
