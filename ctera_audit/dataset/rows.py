@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -54,7 +55,7 @@ def build_batch(
 
     columns["type"] = _text(entries, "type", issues, dictionary=True)
     columns["guid"] = _text(entries, "guid", issues)
-    columns["deleted"] = pa.array([e["deleted"] for e in entries], pa.bool_())
+    columns["deleted"] = pa.array(_values(entries, "deleted"), pa.bool_())
     names = _text(entries, "name", issues)
     columns["name"] = names
     for field in _INT_FIELDS:
@@ -90,6 +91,14 @@ def build_batch(
     )
 
 
+def _values(entries: Sequence[dict[str, Any]], field: str) -> list[Any]:
+    """One field of every entry; None where an entry lacks it."""
+    try:
+        return list(map(itemgetter(field), entries))
+    except KeyError:
+        return [entry.get(field) for entry in entries]
+
+
 def _label_type() -> pa.DataType:
     return pa.dictionary(pa.int32(), pa.string())
 
@@ -110,7 +119,7 @@ def _text(
     dictionary: bool = False,
 ) -> pa.Array:
     kind = _label_type() if dictionary else pa.string()
-    values = [e.get(field) for e in entries]
+    values = _values(entries, field)
 
     def slow() -> pa.Array:
         cleaned = []
@@ -154,7 +163,7 @@ def _escape(value: str | None) -> str | None:
 def _integers(
     entries: Sequence[dict[str, Any]], field: str, issues: list[list[str]]
 ) -> pa.Array:
-    values = [e.get(field) for e in entries]
+    values = _values(entries, field)
 
     def fast() -> pa.Array:
         if not set(map(type, values)) <= _INT_OR_NONE:
@@ -187,7 +196,7 @@ def _describe(value: Any) -> str:
 def _times(
     entries: Sequence[dict[str, Any]], field: str, issues: list[list[str]]
 ) -> pa.Array:
-    values = [e.get(field) for e in entries]
+    values = _values(entries, field)
 
     def slow() -> pa.Array:
         parsed = []
