@@ -404,13 +404,10 @@ class _Committer:
         rows = self.writer.open_rows
         files = await asyncio.to_thread(self.writer.finish)
         _pause_point("commit")
+        changed, forgotten = self.resolver.take_changes()
         try:
             self.store.commit(
-                self.seq + 1,
-                cursor,
-                self.events + rows,
-                files,
-                self.resolver.changed_folders(),
+                self.seq + 1, cursor, self.events + rows, files, changed, forgotten
             )
         except BaseException:
             await asyncio.to_thread(self.writer.withdraw, files)

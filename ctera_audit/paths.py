@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,8 @@ class PathResolver:
         folders: a tree persisted by an earlier run, to start warm.
         max_folders: bound on the folders kept; the oldest learned are dropped
             past it (and asked for again should an event need them).
+        remembered_deletions: how many deleted folders are kept, newest first,
+            for events that still name them as a parent.
         concurrency: ancestors calls in flight at once.
     """
 
@@ -76,6 +79,7 @@ class PathResolver:
         folders: Iterable[FolderRecord] = (),
         *,
         max_folders: int = 2_000_000,
+        remembered_deletions: int = 20_000,
         concurrency: int = 8,
     ) -> None:
         self._ancestors = ancestors
@@ -84,6 +88,7 @@ class PathResolver:
             for guid, name, parent, deleted, from_stream in folders
         }
         self._max_folders = max_folders
+        self._remembered_deletions = remembered_deletions
         self._children: dict[str, set[str]] = {}
         self._index_children()
         self._paths: dict[str, tuple[str, str]] = {}
@@ -91,6 +96,10 @@ class PathResolver:
         self._failed: dict[str, str] = {}
         self._limit = asyncio.Semaphore(concurrency)
         self._changed: set[str] = set()
+        self._forgotten: set[str] = set()
+        self._deletions: deque[str] = deque(
+            guid for guid, folder in self._folders.items() if folder.deleted
+        )
         self.statistics = ResolverStatistics()
 
     def __len__(self) -> int:
@@ -136,15 +145,18 @@ class PathResolver:
             return None, None, status
         return f"{parent_path}/{name}", parent_path, status
 
-    def changed_folders(self) -> list[FolderRecord]:
-        """Folders changed since the last call, for the state store to persist."""
+    def take_changes(self) -> tuple[list[FolderRecord], list[str]]:
+        """Folders changed and folders forgotten since the last call, for the
+        state store to persist with the next commit."""
         changed = [
             (guid, folder.name, folder.parent, folder.deleted, folder.from_stream)
             for guid in self._changed
             if (folder := self._folders.get(guid)) is not None
         ]
+        forgotten = list(self._forgotten)
         self._changed.clear()
-        return changed
+        self._forgotten.clear()
+        return changed, forgotten
 
     def _apply_folder(self, guid: str, name: str, parent: Any, deleted: bool) -> None:
         folder = self._folders.get(guid)
@@ -158,8 +170,33 @@ class PathResolver:
         if parent is not None:
             self._children.setdefault(parent, set()).add(guid)
         self._changed.add(guid)
+        if deleted:
+            self._remember_deletion(guid)
         if len(self._folders) > self._max_folders:
             self._evict()
+
+    def _remember_deletion(self, guid: str) -> None:
+        """Keep deleted folders for a while, then forget the oldest.
+
+        A portal may still name a deleted folder as the parent of events that
+        follow its deletion, so it is kept; but only the most recent deletions,
+        or a long-running collector's tree would grow with every folder ever
+        deleted.
+        """
+        self._deletions.append(guid)
+        if len(self._deletions) <= self._remembered_deletions:
+            return
+
+        oldest = self._deletions.popleft()
+        folder = self._folders.get(oldest)
+        if folder is not None and folder.deleted:
+            del self._folders[oldest]
+            self._forget_paths_below(oldest)
+            self._children.pop(oldest, None)
+            if folder.parent is not None:
+                self._children.get(folder.parent, set()).discard(oldest)
+            self._changed.discard(oldest)
+            self._forgotten.add(oldest)
 
     def _forget_paths_below(self, guid: str) -> None:
         """Drop the cached paths of a folder and everything under it."""

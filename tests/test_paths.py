@@ -90,3 +90,31 @@ async def test_memory_bound_evicts_relearns_and_never_misnames(
     ]
     assert from_tree, "no path was named from the tree"
     assert all(path == true_path for path, true_path in from_tree)
+
+
+async def test_deleted_folders_are_forgotten_beyond_the_bound(
+    start_simulator: StartSimulator,
+):
+    simulator = start_simulator(events=20_000, ground_truth_hashes=False)
+    truth = read_truth(simulator)
+    deleted_folders = {
+        t["guid"] for t in truth if t["type"] == "folder" and t["deleted"]
+    }
+    assert len(deleted_folders) > 10, "the workload deleted too few folders"
+
+    async with Portal(simulator.url) as portal:
+        await portal.login("admin", "secret")
+        resolver = PathResolver(portal.ancestors, remembered_deletions=5)
+        cursor, resolved, forgotten = None, [], []
+        while True:
+            page = await portal.list_changes(cursor)
+            await resolver.prepare(page.entries)
+            resolved += [resolver.resolve(entry) for entry in page.entries]
+            forgotten += resolver.take_changes()[1]
+            cursor = page.cursor
+            if not page.has_more:
+                break
+
+    assert len(forgotten) == len(deleted_folders) - 5
+    assert set(forgotten) <= deleted_folders
+    assert [path for path, _, _ in resolved] == [t["path"] for t in truth]

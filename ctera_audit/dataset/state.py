@@ -157,8 +157,13 @@ class StateStore:
         events: int,
         files: Iterable[CommittedFile],
         folders: Iterable[FolderRecord],
+        forgotten: Iterable[str] = (),
     ) -> None:
-        """Record one commit atomically; call only once its files are durable."""
+        """Record one commit atomically; call only once its files are durable.
+
+        ``folders`` are the tree's changed folders, ``forgotten`` the guids of
+        folders the tree no longer keeps.
+        """
         now = dt.datetime.now(dt.UTC).isoformat()
         try:
             self._db.execute("BEGIN IMMEDIATE")
@@ -172,6 +177,10 @@ class StateStore:
                     (self.stream, guid, escape_text(name), parent, deleted, learned)
                     for guid, name, parent, deleted, learned in folders
                 ],
+            )
+            self._db.executemany(
+                "DELETE FROM folders WHERE stream = ? AND guid = ?",
+                [(self.stream, guid) for guid in forgotten],
             )
             self._db.execute(
                 "INSERT OR REPLACE INTO checkpoint VALUES (?, ?, ?, ?, ?)",
