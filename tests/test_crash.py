@@ -2,44 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from .cli_runs import assert_files_sound, run_collector, start_collector
 from .collecting import assert_matches_truth, read_rows
 from .conftest import StartSimulator, read_truth
 
 KILLS = 12
 
 
-def _collector(
-    url: str, out: Path, *, until_idle: bool = False, errors: int = subprocess.DEVNULL
-) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "ctera_audit",
-        "collect",
-        "--portal",
-        url,
-        "--username",
-        "admin",
-        "--out",
-        str(out),
-        "--max-rows",
-        "2500",
-        "--commit-every",
-        "0.2",
-        "--no-progress",
-    ]
-    if until_idle:
-        command.append("--until-idle")
-    env = {**os.environ, "CTERA_PASSWORD": "secret"}
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+SMALL_COMMITS = ("--max-rows", "2500", "--commit-every", "0.2")
+"""Frequent commits, so kills often land while files are being published."""
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
@@ -53,21 +29,19 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     killed_mid_run = 0
 
     for _ in range(KILLS):
-        process = _collector(simulator.url, out)
+        process = start_collector(simulator.url, out, *SMALL_COMMITS)
         time.sleep(moments.uniform(0.8, 3.0))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             killed_mid_run += 1
-        process.wait(30)
+        process.communicate(timeout=30)
 
     served_before_final = len(simulator.portal.journal)
-    final = _collector(simulator.url, out, until_idle=True, errors=subprocess.PIPE)
-    _, errors = final.communicate(timeout=120)
-    assert final.returncode == 0, errors.decode()
+    status, errors = run_collector(simulator.url, out, *SMALL_COMMITS, "--until-idle")
+    assert status == 0, errors
 
     assert killed_mid_run == KILLS, "a collector ended before it was killed"
     rows = read_rows(out)
     assert len(rows) >= served_before_final
     assert_matches_truth(rows, read_truth(simulator)[: len(rows)])
-    leftovers = [p for p in out.rglob(".tmp-*")]
-    assert not leftovers, f"temporary files left behind: {leftovers}"
+    assert_files_sound(out)

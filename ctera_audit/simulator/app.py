@@ -246,7 +246,10 @@ class _PortalApi:
         ]
         return _xml({"hasMore": start + limit < len(matches), "objects": objects})
 
-    async def list_changes(self, request: Request) -> Response:
+    async def _stream_request(
+        self, request: Request
+    ) -> tuple[dict[str, Any], list[int], int] | Response:
+        """Read the body, folder ids and cursor position shared by list and longpoll."""
         body = await _json_body(request)
         if isinstance(body, Response):
             return body
@@ -258,6 +261,14 @@ class _PortalApi:
             position = self.portal.position_of(body.get("cursor"))
         except InvalidCursorError:
             return _v2_error(400, "cursor: invalid or issued by another portal")
+        return body, folder_ids, position
+
+    async def list_changes(self, request: Request) -> Response:
+        parsed = await self._stream_request(request)
+        if isinstance(parsed, Response):
+            return parsed
+        body, folder_ids, position = parsed
+
         limit = body.get("max_results") or 2000
         if not isinstance(limit, int) or not 1 <= limit <= 10_000:
             return _v2_error(400, "max_results: must be between 1 and 10000")
@@ -285,17 +296,11 @@ class _PortalApi:
         return Response(page, media_type="application/json")
 
     async def longpoll(self, request: Request) -> Response:
-        body = await _json_body(request)
-        if isinstance(body, Response):
-            return body
-        folder_ids = _folder_ids(body, self.portal.config.behaviour.max_folder_ids)
-        if isinstance(folder_ids, Response):
-            return folder_ids
+        parsed = await self._stream_request(request)
+        if isinstance(parsed, Response):
+            return parsed
+        body, folder_ids, position = parsed
 
-        try:
-            position = self.portal.position_of(body.get("cursor"))
-        except InvalidCursorError:
-            return _v2_error(400, "cursor: invalid or issued by another portal")
         timeout_ms = body.get("timeout") or 10_000
         if not isinstance(timeout_ms, int | float) or timeout_ms < 0:
             return _v2_error(400, "timeout: must be a positive number of milliseconds")
