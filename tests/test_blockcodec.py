@@ -173,10 +173,16 @@ def test_corrupt_blocks_raise_block_decode_error(raw: bytes, key: bytes | None) 
 
 def test_wrong_padding_is_a_decode_error() -> None:
     raw = encode_block(b"y" * 16, DATA_KEY, "none")
-    tampered = raw[:-1] + bytes([raw[-1] ^ 0xFF])
+    # In CBC the last plaintext byte is the previous ciphertext block's last byte
+    # XOR the decrypted one: flipping that byte turns the pad byte 0x10 into 0xEF,
+    # never a valid padding (tampering the last block itself would give a random
+    # byte, valid one time in sixteen).
+    last_of_previous = len(raw) - 17
+    tampered = bytearray(raw)
+    tampered[last_of_previous] ^= 0xFF
 
     with pytest.raises(BlockDecodeError, match="padding"):
-        decode_block(tampered, DATA_KEY, False, 16)
+        decode_block(bytes(tampered), DATA_KEY, False, 16)
 
 
 @pytest.mark.parametrize(
