@@ -31,9 +31,8 @@ def _trust_self_signed() -> None:
     cterasdk.settings.core.asyn.settings.connector.ssl = False
 
 
-async def _collect(
-    admin: AsyncGlobalAdmin, count: int, **run_options
-) -> tuple[list, list]:
+async def _collect(service, count: int, **run_options) -> tuple[list, list]:
+    """The consumer code SDK users write; it takes either service unchanged."""
     queue: asyncio.Queue = asyncio.Queue()
     saved: list[str] = []
     events = []
@@ -41,14 +40,14 @@ async def _collect(
     async def save_cursor(cursor: str) -> None:
         saved.append(cursor)
 
-    admin.notifications.service.run(queue, save_cursor, **run_options)
+    service.run(queue, save_cursor, **run_options)
     try:
         while len(events) < count:
             events.append(await asyncio.wait_for(queue.get(), 30))
             queue.task_done()
         await asyncio.sleep(0.2)
     finally:
-        await admin.notifications.service.stop()
+        await service.stop()
     return events, saved
 
 
@@ -60,7 +59,7 @@ async def test_sdk_service_delivers_the_backlog_in_order(
 
     admin = await _logged_in(simulator)
     try:
-        events, saved = await _collect(admin, BACKLOG)
+        events, saved = await _collect(admin.notifications.service, BACKLOG)
     finally:
         await admin.logout()
 
@@ -76,8 +75,10 @@ async def test_sdk_resumes_from_a_saved_cursor(start_simulator: StartSimulator):
 
     admin = await _logged_in(simulator)
     try:
-        _, saved = await _collect(admin, 2000)
-        rest, _ = await _collect(admin, BACKLOG - 2000, cursor=saved[0])
+        _, saved = await _collect(admin.notifications.service, 2000)
+        rest, _ = await _collect(
+            admin.notifications.service, BACKLOG - 2000, cursor=saved[0]
+        )
     finally:
         await admin.logout()
 
@@ -99,7 +100,7 @@ async def test_sdk_ancestors_name_the_true_path(start_simulator: StartSimulator)
 
     admin = await _logged_in(simulator)
     try:
-        events, _ = await _collect(admin, 3_000)
+        events, _ = await _collect(admin.notifications.service, 3_000)
         by_gvsn = {e.gvsn: e for e in events}
         for record in settled:
             chain = await admin.notifications.ancestors(by_gvsn[record["gvsn"]])
@@ -117,7 +118,9 @@ async def test_sdk_filters_by_folder_helper(start_simulator: StartSimulator):
     expected = [t["gvsn"] for t in truth if t["folder_id"] == folder.uid]
     helper = CloudFSFolderFindingHelper(folder.name, UserAccount(folder.owner.name))
     try:
-        events, _ = await _collect(admin, len(expected), cloudfolders=[helper])
+        events, _ = await _collect(
+            admin.notifications.service, len(expected), cloudfolders=[helper]
+        )
     finally:
         await admin.logout()
 
@@ -158,3 +161,27 @@ async def test_sdk_wrong_password_is_refused(start_simulator: StartSimulator):
     async with AsyncGlobalAdmin(simulator.host, simulator.port) as admin:
         with pytest.raises(AuthenticationError):
             await admin.login("admin", "not-the-password")
+
+
+async def test_the_same_consumer_gets_the_same_from_the_sdk_and_from_ours(
+    start_simulator: StartSimulator,
+):
+    from ctera_audit import NotificationService, Portal
+
+    simulator = start_simulator(tls=True, events=BACKLOG, ground_truth_hashes=False)
+    fields = ("type", "guid", "deleted", "name", "folder_id", "size", "id", "gvsn")
+
+    admin = await _logged_in(simulator)
+    try:
+        sdk_events, sdk_cursors = await _collect(admin.notifications.service, BACKLOG)
+    finally:
+        await admin.logout()
+    async with Portal(simulator.url, verify=str(simulator.cert_path)) as portal:
+        await portal.login("admin", "secret")
+        our_events, our_cursors = await _collect(NotificationService(portal), BACKLOG)
+
+    def seen(events: list) -> list[tuple]:
+        return [tuple(getattr(event, name) for name in fields) for event in events]
+
+    assert seen(our_events) == seen(sdk_events)
+    assert our_cursors == sdk_cursors
