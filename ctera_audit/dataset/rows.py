@@ -9,10 +9,12 @@ named in the row's ``input_issues``.
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -50,7 +52,8 @@ def build_batch(
         collected_at: when the page arrived (UTC).
         content: ``(sha256, size, status)`` of each entry, when capture is on.
     """
-    issues: list[list[str]] = [[] for _ in entries]
+    count = len(entries)
+    issues: defaultdict[int, list[str]] = defaultdict(list)
     columns: dict[str, pa.Array] = {}
 
     columns["type"] = _text(entries, "type", issues, dictionary=True)
@@ -65,25 +68,34 @@ def build_batch(
     for field in _TEXT_FIELDS:
         columns[field] = _text(entries, field, issues, dictionary=field != "gvsn")
 
-    columns["path"] = _clean_strings([r[0] for r in resolved], pa.string())
-    columns["parent_path"] = _clean_strings([r[1] for r in resolved], pa.string())
+    paths, parent_paths, statuses = zip(*resolved, strict=True) if count else ((),) * 3
+    columns["path"] = _clean_strings(list(paths), pa.string())
+    columns["parent_path"] = _clean_strings(list(parent_paths), pa.string())
+    columns["path_status"] = pa.array(statuses, _label_type())
     columns["extension"] = _extensions(columns["type"], names)
-    folder_ids = columns["folder_id"].to_pylist()  # bad ids are null by now
-    columns["folder_name"] = _folder_labels(folder_ids, folders, 0)
-    columns["owner"] = _folder_labels(folder_ids, folders, 1)
-    stamp = pa.scalar(collected_at, _TIME_TYPE)
-    columns["collected_at"] = pa.array([stamp.value] * len(entries), pa.int64()).cast(
-        _TIME_TYPE
-    )
-    columns["path_status"] = pa.array([r[2] for r in resolved], _label_type())
+    # Bad folder ids are null by now, so they simply match no label.
+    columns["folder_name"] = _folder_labels(columns["folder_id"], folders, 0)
+    columns["owner"] = _folder_labels(columns["folder_id"], folders, 1)
+    stamp = pa.scalar(collected_at, _TIME_TYPE).value
+    columns["collected_at"] = pa.array(
+        np.full(count, stamp, dtype=np.int64), pa.int64()
+    ).cast(_TIME_TYPE)
     columns["input_issues"] = pa.array(
-        [";".join(found) if found else None for found in issues], pa.string()
+        [";".join(issues[row]) if row in issues else None for row in range(count)]
+        if issues
+        else pa.nulls(count, pa.string()),
+        pa.string(),
     )
 
-    captured = content or [(None, None, None)] * len(entries)
-    columns["content_sha256"] = pa.array([c[0] for c in captured], pa.string())
-    columns["content_size"] = pa.array([c[1] for c in captured], pa.int64())
-    columns["content_status"] = pa.array([c[2] for c in captured], _label_type())
+    if content is None:
+        columns["content_sha256"] = pa.nulls(count, pa.string())
+        columns["content_size"] = pa.nulls(count, pa.int64())
+        columns["content_status"] = pa.nulls(count, _label_type())
+    else:
+        sha256s, sizes, content_statuses = zip(*content, strict=True)
+        columns["content_sha256"] = pa.array(sha256s, pa.string())
+        columns["content_size"] = pa.array(sizes, pa.int64())
+        columns["content_status"] = pa.array(content_statuses, _label_type())
 
     columns[PARTITION_COLUMN] = _event_dates(columns, collected_at)
     return pa.RecordBatch.from_arrays(
@@ -115,7 +127,7 @@ def _with_fallback(
 def _text(
     entries: Sequence[dict[str, Any]],
     field: str,
-    issues: list[list[str]],
+    issues: dict[int, list[str]],
     dictionary: bool = False,
 ) -> pa.Array:
     kind = _label_type() if dictionary else pa.string()
@@ -161,7 +173,7 @@ def _escape(value: str | None) -> str | None:
 
 
 def _integers(
-    entries: Sequence[dict[str, Any]], field: str, issues: list[list[str]]
+    entries: Sequence[dict[str, Any]], field: str, issues: dict[int, list[str]]
 ) -> pa.Array:
     values = _values(entries, field)
 
@@ -194,7 +206,7 @@ def _describe(value: Any) -> str:
 
 
 def _times(
-    entries: Sequence[dict[str, Any]], field: str, issues: list[list[str]]
+    entries: Sequence[dict[str, Any]], field: str, issues: dict[int, list[str]]
 ) -> pa.Array:
     values = _values(entries, field)
 
@@ -231,12 +243,12 @@ def _extensions(types: pa.Array, names: pa.Array) -> pa.Array:
     return extensions.dictionary_encode()
 
 
-def _folder_labels(folder_ids: list[Any], folders: FolderInfo, index: int) -> pa.Array:
-    labels = [
-        info[index] if (info := folders.get(folder_id)) is not None else None  # type: ignore[arg-type]
-        for folder_id in folder_ids
-    ]
-    return _clean_strings(labels, _label_type())
+def _folder_labels(folder_ids: pa.Array, folders: FolderInfo, index: int) -> pa.Array:
+    """The folder name (index 0) or owner (index 1) of each row's cloud folder."""
+    known = list(folders)
+    labels = _clean_strings([folders[uid][index] for uid in known], pa.string())
+    positions = pc.index_in(folder_ids, value_set=pa.array(known, pa.int64()))
+    return pc.take(labels, positions).dictionary_encode()
 
 
 def _event_dates(columns: dict[str, pa.Array], collected_at: dt.datetime) -> pa.Array:
