@@ -350,7 +350,7 @@ class Collector:
         _pause_point("page")
         collected_at = dt.datetime.now(dt.UTC)
         await resolver.prepare(entries)
-        resolved = [resolver.resolve(entry) for entry in entries]
+        resolved = resolver.resolve_page(entries)
         content = await self.content.capture_page(entries) if self.content else None
         batch = build_batch(entries, resolved, folder_info, collected_at, content)
         await asyncio.to_thread(writer.add, batch)
@@ -360,7 +360,7 @@ class Collector:
         statistics.pages += 1
         statistics.events += len(entries)
         statistics.ancestors_calls = resolver.statistics.ancestors_calls
-        statistics.unresolved += sum(1 for _, _, status in resolved if status[0] == "u")
+        statistics.unresolved += sum(1 for path in resolved[0] if path is None)
         newest = pc.max(batch.column("portal_modified_date")).as_py()
         if newest is not None:
             statistics.lag_s = (collected_at - newest).total_seconds()

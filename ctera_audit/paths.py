@@ -134,10 +134,41 @@ class PathResolver:
         so its path carries its new name and place.
         """
         parent = entry.get("parent_guid")
-        name = entry["name"]
         if entry["type"] != "file":
-            self._apply_folder(entry["guid"], name, parent, entry["deleted"])
+            self._apply_folder(entry["guid"], entry["name"], parent, entry["deleted"])
+        return self._name(parent, entry["name"])
 
+    def resolve_page(
+        self, entries: list[dict[str, Any]]
+    ) -> tuple[list[str | None], list[str | None], list[str]]:
+        """Name a page of events in order, as :meth:`resolve` does for one.
+
+        Returns the paths, parent paths and statuses as three lists: the shape
+        the page's columns are built from. The common case, a parent whose path
+        is cached, is handled inline because it runs once per event.
+        """
+        paths: list[str | None] = []
+        parent_paths: list[str | None] = []
+        statuses: list[str] = []
+        cached = self._paths
+        for entry in entries:
+            parent = entry.get("parent_guid")
+            name = entry["name"]
+            if entry["type"] != "file":
+                self._apply_folder(entry["guid"], name, parent, entry["deleted"])
+
+            hit = cached.get(parent) if type(parent) is str else None
+            if hit is None:
+                path, parent_path, status = self._name(parent, name)
+            else:
+                parent_path, status = hit
+                path = f"{parent_path}/{name}"
+            paths.append(path)
+            parent_paths.append(parent_path)
+            statuses.append(status)
+        return paths, parent_paths, statuses
+
+    def _name(self, parent: Any, name: str) -> tuple[str | None, str | None, str]:
         if not isinstance(parent, str):
             return None, None, f"{UNRESOLVED}:no parent guid"
         parent_path, status = self._path_of(parent)

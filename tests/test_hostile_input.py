@@ -291,7 +291,8 @@ def _is_bad(field: str, value: Any) -> bool:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_hostile_entries(), max_size=8))
 def test_rows_are_built_from_any_field_values(entries: list[dict[str, Any]]):
-    resolved = [(None, None, "unresolved:test")] * len(entries)
+    count = len(entries)
+    resolved = ([None] * count, [None] * count, ["unresolved:test"] * count)
     now = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 
     batch = build_batch(entries, resolved, {}, now)

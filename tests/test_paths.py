@@ -118,3 +118,32 @@ async def test_deleted_folders_are_forgotten_beyond_the_bound(
     assert len(forgotten) == len(deleted_folders) - 5
     assert set(forgotten) <= deleted_folders
     assert [path for path, _, _ in resolved] == [t["path"] for t in truth]
+
+
+async def test_a_page_at_once_names_events_as_one_at_a_time(
+    start_simulator: StartSimulator,
+):
+    simulator = start_simulator(events=8_000, ground_truth_hashes=False)
+
+    async with Portal(simulator.url) as portal:
+        await portal.login("admin", "secret")
+        one_by_one = PathResolver(portal.ancestors)
+        by_page = PathResolver(portal.ancestors)
+        cursor, singles, pages = None, [], ([], [], [])
+        while True:
+            page = await portal.list_changes(cursor)
+            await one_by_one.prepare(page.entries)
+            await by_page.prepare(page.entries)
+            singles += [one_by_one.resolve(entry) for entry in page.entries]
+            for column, values in zip(
+                pages, by_page.resolve_page(page.entries), strict=True
+            ):
+                column.extend(values)
+            cursor = page.cursor
+            if not page.has_more:
+                break
+
+    assert list(zip(*pages, strict=True)) == singles
+    assert [path for path, _, _ in singles] == [
+        t["path"] for t in read_truth(simulator)
+    ]

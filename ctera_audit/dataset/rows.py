@@ -38,7 +38,7 @@ BATCH_SCHEMA = SCHEMA.append(pa.field(PARTITION_COLUMN, pa.date32(), nullable=Fa
 
 def build_batch(
     entries: Sequence[dict[str, Any]],
-    resolved: Sequence[tuple[str | None, str | None, str]],
+    resolved: tuple[Sequence[str | None], Sequence[str | None], Sequence[str]],
     folders: FolderInfo,
     collected_at: dt.datetime,
     content: Sequence[tuple[str | None, int | None, str | None]] | None = None,
@@ -47,7 +47,7 @@ def build_batch(
 
     Args:
         entries: the page's entries, in server order.
-        resolved: ``(path, parent_path, status)`` of each entry.
+        resolved: the paths, parent paths and path statuses of the entries.
         folders: names and owners of the cloud folders.
         collected_at: when the page arrived (UTC).
         content: ``(sha256, size, status)`` of each entry, when capture is on.
@@ -68,7 +68,7 @@ def build_batch(
     for field in _TEXT_FIELDS:
         columns[field] = _text(entries, field, issues, dictionary=field != "gvsn")
 
-    paths, parent_paths, statuses = zip(*resolved, strict=True) if count else ((),) * 3
+    paths, parent_paths, statuses = resolved
     columns["path"] = _clean_strings(list(paths), pa.string())
     columns["parent_path"] = _clean_strings(list(parent_paths), pa.string())
     columns["path_status"] = pa.array(statuses, _label_type())
