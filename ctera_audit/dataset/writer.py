@@ -16,7 +16,6 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +23,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DatasetError
 from .schema import PARTITION_COLUMN, SCHEMA
-from .state import STATE_DIR, CommittedFile
+from .state import CommittedFile
 from .storage import Storage, published_name
 
 logger = logging.getLogger("ctera_audit.dataset")
@@ -243,8 +242,3 @@ class DatasetWriter:
             ) from error
         open_file.pending.clear()
         open_file.pending_rows = 0
-
-
-def is_data_file(path: Path) -> bool:
-    """Whether a path is a committed-style data file (not state, not temporary)."""
-    return bool(_PART.match(path.name)) and STATE_DIR not in path.parts
