@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -272,18 +272,10 @@ class Portal:
 
     async def cloud_folders(self) -> dict[int, tuple[str, str | None]]:
         """Every cloud folder the account can see: id -> (name, owner name)."""
-        folders: dict[int, tuple[str, str | None]] = {}
-        start = 0
-        while True:
-            query = _folder_query(None, None, start)
-            answer = await self._v1("POST", "cloudDrives", query)
-            if not isinstance(answer, dict) or "objects" not in answer:
-                raise ProtocolError("the cloud folder listing was not understood")
-            for item in answer["objects"] or []:
-                folders[int(item["uid"])] = (str(item["name"]), _owner_name(item))
-            if not answer.get("hasMore"):
-                return folders
-            start += _QUERY_PAGE
+        return {
+            int(item["uid"]): (str(item["name"]), _owner_name(item))
+            async for item in self._query_folders(None, None)
+        }
 
     async def find_cloud_folder(self, reference: CloudFolderRef) -> list[int]:
         """Look up the ids of the cloud folders called ``reference.name`` owned by
@@ -295,26 +287,34 @@ class Portal:
                 f"user {reference.owner!r} does not exist on the portal"
             )
 
-        folder_ids: list[int] = []
-        start = 0
-        while True:
-            answer = await self._v1(
-                "POST", "cloudDrives", _folder_query(user["uid"], reference.name, start)
-            )
-            if not isinstance(answer, dict) or "objects" not in answer:
-                raise ProtocolError(
-                    f"the cloud folder query for {reference} was not understood"
-                )
-            folder_ids += [int(item["uid"]) for item in answer["objects"] or []]
-            if not answer.get("hasMore"):
-                break
-            start += _QUERY_PAGE
+        folder_ids = [
+            int(item["uid"])
+            async for item in self._query_folders(user["uid"], reference.name)
+        ]
         if not folder_ids:
             raise FolderNotFoundError(
                 f"no cloud folder named {reference.name!r} is owned by "
                 f"{reference.owner!r}; check the spelling or give the folder id"
             )
         return folder_ids
+
+    async def _query_folders(
+        self, owner_uid: int | None, name: str | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Page through the cloud folder query, optionally by owner and name."""
+        start = 0
+        while True:
+            query = _folder_query(owner_uid, name, start)
+            answer = await self._v1("POST", "cloudDrives", query)
+            if not isinstance(answer, dict) or "objects" not in answer:
+                raise ProtocolError(
+                    "the portal's cloud folder query was not understood"
+                )
+            for item in answer["objects"] or []:
+                yield item
+            if not answer.get("hasMore"):
+                return
+            start += _QUERY_PAGE
 
     async def _login_once(self) -> None:
         assert self._credentials is not None
