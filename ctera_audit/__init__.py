@@ -5,7 +5,8 @@ The public face is what this module exports; everything else may change.
 
 from __future__ import annotations
 
-from .analysis import load
+from typing import Any
+
 from .collector import Collector, CollectorSettings
 from .dataset.storage import S3Options
 from .errors import (
@@ -59,3 +60,13 @@ __all__ = [
     "load",
     "start_collection",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the analysis layer on first use: it loads pandas, which collecting
+    does not need and which would add half a second to every command's start."""
+    if name == "load":
+        from .analysis import load
+
+        return load
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

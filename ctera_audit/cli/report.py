@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..dataset.inspect import describe_dataset
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``report`` sub-command."""
@@ -21,5 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(arguments: argparse.Namespace) -> int:
     """Print the summary."""
+    # Imported here: pyarrow.dataset loads pandas, which `collect` never needs.
+    from ..dataset.inspect import describe_dataset
+
     print(describe_dataset(arguments.dataset))
     return 0
