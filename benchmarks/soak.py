@@ -23,8 +23,8 @@ from pathlib import Path
 import pyarrow.dataset as ds
 
 from ctera_audit import Portal
+from ctera_audit.arrowtext import escape_text
 from ctera_audit.collector import Collector, CollectorSettings
-from ctera_audit.dataset.rows import escape_text
 from ctera_audit.dataset.schema import PARTITIONING_SCHEMA
 from ctera_audit.simulator import (
     FaultPlan,

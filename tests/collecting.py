@@ -9,8 +9,8 @@ from typing import Any
 import pyarrow.dataset as ds
 
 from ctera_audit import Portal
+from ctera_audit.arrowtext import escape_text
 from ctera_audit.collector import CollectionSummary, Collector, CollectorSettings
-from ctera_audit.dataset.rows import escape_text
 from ctera_audit.dataset.schema import PARTITIONING_SCHEMA
 from ctera_audit.simulator import RunningSimulator
 

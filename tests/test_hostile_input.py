@@ -28,9 +28,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from ctera_audit import Portal, xmlformat
+from ctera_audit.arrowtext import escape_text
 from ctera_audit.blockcodec import BlockLengthError, new_secret_access_key
 from ctera_audit.collector import Collector, CollectorSettings
-from ctera_audit.dataset.rows import build_batch, escape_text
+from ctera_audit.dataset.rows import build_batch
 from ctera_audit.directio import DirectIOClient
 from ctera_audit.errors import PortalUnavailableError
 from ctera_audit.retry import RetryPolicy

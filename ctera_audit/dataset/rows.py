@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..arrowtext import storable_strings
 from .schema import PARTITION_COLUMN, SCHEMA
 
 FolderInfo = dict[int, tuple[str, str | None]]
@@ -69,8 +70,8 @@ def build_batch(
         columns[field] = _text(entries, field, issues, dictionary=field != "gvsn")
 
     paths, parent_paths, statuses = resolved
-    columns["path"] = _clean_strings(list(paths), pa.string())
-    columns["parent_path"] = _clean_strings(list(parent_paths), pa.string())
+    columns["path"] = storable_strings(list(paths))
+    columns["parent_path"] = storable_strings(list(parent_paths))
     columns["path_status"] = pa.array(statuses, _label_type())
     columns["extension"] = _extensions(columns["type"], names)
     # Bad folder ids are null by now, so they simply match no label.
@@ -142,17 +143,9 @@ def _text(
             elif value is not None and not _encodable(value):
                 issues[row].append(f"{field}:invalid unicode")
             cleaned.append(value)
-        return _clean_strings(cleaned, kind)
+        return storable_strings(cleaned, kind)
 
     return _with_fallback(lambda: pa.array(values, kind), slow)
-
-
-def _clean_strings(values: list[str | None], kind: pa.DataType) -> pa.Array:
-    """Build a string array, escaping what UTF-8 cannot hold (lone surrogates)."""
-    return _with_fallback(
-        lambda: pa.array(values, kind),
-        lambda: pa.array([_escape(v) for v in values], kind),
-    )
 
 
 def _encodable(value: str) -> bool:
@@ -161,15 +154,6 @@ def _encodable(value: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def escape_text(value: str) -> str:
-    """Make a string storable as UTF-8: lone surrogates become ``\\udXXX`` text."""
-    return value.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _escape(value: str | None) -> str | None:
-    return None if value is None else escape_text(value)
 
 
 def _integers(
@@ -246,7 +230,7 @@ def _extensions(types: pa.Array, names: pa.Array) -> pa.Array:
 def _folder_labels(folder_ids: pa.Array, folders: FolderInfo, index: int) -> pa.Array:
     """The folder name (index 0) or owner (index 1) of each row's cloud folder."""
     known = list(folders)
-    labels = _clean_strings([folders[uid][index] for uid in known], pa.string())
+    labels = storable_strings([folders[uid][index] for uid in known])
     positions = pc.index_in(folder_ids, value_set=pa.array(known, pa.int64()))
     return pc.take(labels, positions).dictionary_encode()
 

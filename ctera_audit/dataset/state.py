@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..arrowtext import escape_text
 from ..errors import DatasetError
 from ..paths import FolderRecord
-from .rows import escape_text
 from .schema import SCHEMA_VERSION
 
 logger = logging.getLogger("ctera_audit.dataset")
