@@ -19,7 +19,8 @@ from .errors import (
 from .events import Event
 from .notebook import BackgroundCollection, start_collection
 from .notifications import NotificationService, ServiceStatistics
-from .portal import CloudFolderRef, Page, Portal
+from .pages import Page
+from .portal import CloudFolderRef, Portal
 from .retry import RetryPolicy
 from .runner import (
     ContentSettings,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from .dataset.rows import FolderInfo, build_batch
@@ -32,8 +33,9 @@ from .dataset.state import StateStore
 from .dataset.storage import S3Options, Storage, open_storage
 from .dataset.writer import DatasetWriter
 from .notifications import NotificationService
-from .paths import PathResolver
-from .portal import CloudFolderRef, Page, Portal
+from .pages import Page
+from .paths import PageOutline, PathResolver
+from .portal import CloudFolderRef, Portal
 
 logger = logging.getLogger("ctera_audit.collector")
 
@@ -264,6 +266,7 @@ class Collector:
             cloudfolders=folder_ids,
             cursor=checkpoint.cursor,
             until_idle=settings.until_idle,
+            columnar=True,
         )
         statistics = self.statistics
         statistics.committed_events = checkpoint.events
@@ -275,7 +278,7 @@ class Collector:
         writer.begin(commit.seq + 1)
         try:
             async for page in self._until_stopped(stream):
-                if page.entries:
+                if len(page):
                     await self._write_page(page, resolver, writer, folder_info)
                 cursor = page.cursor
                 statistics.caught_up = service.statistics.caught_up
@@ -346,21 +349,29 @@ class Collector:
         writer: DatasetWriter,
         folder_info: FolderInfo,
     ) -> None:
-        entries = page.entries
         _pause_point("page")
         collected_at = dt.datetime.now(dt.UTC)
-        await resolver.prepare(entries)
-        resolved = resolver.resolve_page(entries)
-        content = await self.content.capture_page(entries) if self.content else None
-        batch = build_batch(entries, resolved, folder_info, collected_at, content)
-        await asyncio.to_thread(writer.add, batch)
+        outline = page.outline or PageOutline.from_entries(page.entries)
+        await resolver.prepare(outline)
+        resolved = resolver.resolve_page(outline)
+        content = (
+            await self.content.capture_page(page.entries) if self.content else None
+        )
+        entries = page.columns if page.columns is not None else page.entries
+
+        def build_and_add() -> pa.RecordBatch:
+            batch = build_batch(entries, resolved, folder_info, collected_at, content)
+            writer.add(batch)
+            return batch
+
+        batch = await asyncio.to_thread(build_and_add)
         _pause_point("write")
 
         statistics = self.statistics
         statistics.pages += 1
-        statistics.events += len(entries)
+        statistics.events += len(page)
         statistics.ancestors_calls = resolver.statistics.ancestors_calls
-        statistics.unresolved += sum(1 for path in resolved[0] if path is None)
+        statistics.unresolved += resolved[0].null_count
         newest = pc.max(batch.column("portal_modified_date")).as_py()
         if newest is not None:
             statistics.lag_s = (collected_at - newest).total_seconds()

@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from .events import Event
-from .portal import CloudFolderRef, Page, Portal
+from .pages import Page
+from .portal import CloudFolderRef, Portal
 
 logger = logging.getLogger("ctera_audit.notifications")
 
@@ -113,17 +114,19 @@ class NotificationService:
         cloudfolders: CloudFolders = None,
         cursor: str | None = None,
         until_idle: bool = False,
+        columnar: bool = False,
     ) -> AsyncIterator[Page]:
         """Yield every list page after ``cursor``, empty pages included.
 
         The next page is fetched while the consumer works on this one, up to
         ``read_ahead`` pages. With ``until_idle`` the iteration ends once the
-        portal has nothing more (a short longpoll finds no changes).
+        portal has nothing more (a short longpoll finds no changes). With
+        ``columnar`` clean pages come as Arrow columns (see :mod:`.pages`).
         """
         folder_ids = await self.portal.resolve_folders(cloudfolders or ())
         queue: asyncio.Queue[Page | _EndOfStream] = asyncio.Queue(self.read_ahead)
         fetcher = asyncio.create_task(
-            self._fetch(queue, folder_ids, cursor, until_idle),
+            self._fetch(queue, folder_ids, cursor, until_idle, columnar),
             name="ctera-page-fetcher",
         )
         try:
@@ -145,6 +148,7 @@ class NotificationService:
         folder_ids: list[int],
         cursor: str | None,
         until_idle: bool,
+        columnar: bool,
     ) -> None:
         statistics = self.statistics
         portal = self.portal
@@ -161,9 +165,11 @@ class NotificationService:
                             break
                         continue
 
-                page = await portal.list_changes(cursor, folder_ids, self.max_results)
+                page = await portal.list_changes(
+                    cursor, folder_ids, self.max_results, columnar=columnar
+                )
                 statistics.pages += 1
-                statistics.events += len(page.entries)
+                statistics.events += len(page)
                 statistics.cursor = cursor = page.cursor
                 statistics.caught_up = not page.has_more
                 must_list = page.has_more

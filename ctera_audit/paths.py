@@ -9,6 +9,15 @@ never seen: once per unknown guid, however many events wait for it.
 
 Files are not kept in the tree: every event names its own parent, so a file's
 path is its parent's path plus its name, deleted or not.
+
+A page is named as a whole, from its :class:`PageOutline`: each distinct parent
+is looked up once, and the rows take their parent's path by index, in Arrow.
+Folder events are applied in order. The rows between two folder events that
+change existing paths (a rename, a move, a folder forgotten) are named against
+the tree as it stands at the end of that run, which is the tree at each row's
+time: within the run it only grows. The one difference is a folder created in
+the run after a row that already names it as parent: it names that row too,
+rather than leaving it unresolved.
 """
 
 from __future__ import annotations
@@ -16,10 +25,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .arrowtext import storable_strings
 from .errors import AncestorsUnavailableError, CteraAuditError
 
 logger = logging.getLogger("ctera_audit.paths")
@@ -39,6 +53,99 @@ ANCESTORS = "ancestors"
 Roots learned that way do not count: a cloud folder's root is never renamed."""
 UNRESOLVED = "unresolved"
 """Path status prefix: the path could not be named; the reason follows a colon."""
+_NO_PARENT = f"{UNRESOLVED}:no parent guid"
+
+NamedRows = tuple[pa.Array, pa.Array, pa.Array]
+"""Paths, parent paths and path statuses of a page's rows, as Arrow arrays."""
+
+
+@dataclass(frozen=True, slots=True)
+class FolderEvent:
+    """A folder event of a page: what it does to the tree."""
+
+    row: int
+    guid: str
+    name: str
+    parent: str | None
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PageOutline:
+    """What naming a page needs from it, in a shape both page readers give cheaply.
+
+    Attributes:
+        parents: the distinct parent guids, in order of first appearance.
+        parent_codes: per row, the index of its parent in ``parents``, or
+            ``len(parents)`` for a row without a parent guid.
+        names: per row, the object's name, storable as UTF-8.
+        folders: the folder events, in row order.
+        folder_ids: per row, the cloud folder id as the portal sent it (for
+            ancestors calls).
+    """
+
+    parents: list[str]
+    parent_codes: np.ndarray
+    names: pa.Array
+    folders: list[FolderEvent]
+    folder_ids: Sequence[Any]
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[dict[str, Any]]) -> PageOutline:
+        """Outline entries parsed into dicts (their type, guid, name and deleted
+        checked already)."""
+        index: dict[str, int] = {}
+        codes = []
+        for entry in entries:
+            parent = entry.get("parent_guid")
+            codes.append(
+                index.setdefault(parent, len(index)) if type(parent) is str else -1
+            )
+        parent_codes = np.array(codes, dtype=np.int64)
+        parent_codes[parent_codes < 0] = len(index)
+
+        folders = [
+            FolderEvent(
+                row,
+                entry["guid"],
+                entry["name"],
+                _guid_or_none(entry.get("parent_guid")),
+                entry["deleted"],
+            )
+            for row, entry in enumerate(entries)
+            if entry["type"] != "file"
+        ]
+        names = storable_strings([entry["name"] for entry in entries])
+        folder_ids = [entry.get("folder_id") for entry in entries]
+        return cls(list(index), parent_codes, names, folders, folder_ids)
+
+    @classmethod
+    def from_columns(cls, entries: pa.StructArray) -> PageOutline:
+        """Outline entries read as Arrow columns (no null in type, guid, name
+        or deleted)."""
+        encoded = entries.field("parent_guid").dictionary_encode()
+        parents = encoded.dictionary.to_pylist()
+        parent_codes = encoded.indices.fill_null(len(parents)).to_numpy()
+
+        is_folder = pc.not_equal(entries.field("type"), "file")
+        rows = pc.indices_nonzero(is_folder)
+        fields = [
+            rows,
+            *(
+                pc.take(entries.field(name), rows)
+                for name in ("guid", "name", "parent_guid", "deleted")
+            ),
+        ]
+        folders = [
+            FolderEvent(*values)
+            for values in zip(*(f.to_pylist() for f in fields), strict=True)
+        ]
+        folder_ids = entries.field("folder_id").to_pylist()
+        return cls(parents, parent_codes, entries.field("name"), folders, folder_ids)
+
+    def first_row(self, code: int) -> int:
+        """The first row whose parent is ``parents[code]``."""
+        return int(np.argmax(self.parent_codes == code))
 
 
 @dataclass(slots=True)
@@ -105,27 +212,33 @@ class PathResolver:
     def __len__(self) -> int:
         return len(self._folders)
 
-    async def prepare(self, entries: list[dict[str, Any]]) -> None:
+    async def prepare(self, page: PageOutline) -> None:
         """Learn, before naming a page, every parent it needs that is unknown.
 
-        Folders created earlier in the same page are not unknown; everything
-        else missing from the tree is fetched concurrently, once per guid.
+        Folders created in the page before a row names them are not unknown;
+        everything else missing from the tree is fetched concurrently, once per
+        guid.
         """
         known, failed = self._folders, self._failed
-        created_here: set[str] = set()
-        wanted: dict[str, int | None] = {}
-        for entry in entries:
-            parent = entry.get("parent_guid")
-            unknown = parent not in known and parent not in created_here
-            if isinstance(parent, str) and unknown and parent not in failed:
-                wanted.setdefault(parent, entry.get("folder_id"))
-            if entry["type"] != "file":
-                created_here.add(entry["guid"])
+        unknown = [
+            code
+            for code, guid in enumerate(page.parents)
+            if guid not in known and guid not in failed
+        ]
+        if not unknown:
+            return
 
-        if wanted:
-            await asyncio.gather(
-                *(self._learn(guid, folder) for guid, folder in wanted.items())
-            )
+        created: dict[str, int] = {}
+        for event in page.folders:
+            created.setdefault(event.guid, event.row)
+        wanted: dict[str, int | None] = {}
+        for code in unknown:
+            guid, first = page.parents[code], page.first_row(code)
+            if created.get(guid, first) >= first:
+                wanted[guid] = page.folder_ids[first]
+        await asyncio.gather(
+            *(self._learn(guid, folder) for guid, folder in wanted.items())
+        )
 
     def resolve(self, entry: dict[str, Any]) -> tuple[str | None, str | None, str]:
         """Name one event and apply it to the tree; call in stream order.
@@ -138,39 +251,45 @@ class PathResolver:
             self._apply_folder(entry["guid"], entry["name"], parent, entry["deleted"])
         return self._name(parent, entry["name"])
 
-    def resolve_page(
-        self, entries: list[dict[str, Any]]
-    ) -> tuple[list[str | None], list[str | None], list[str]]:
-        """Name a page of events in order, as :meth:`resolve` does for one.
+    def resolve_page(self, page: PageOutline) -> NamedRows:
+        """Name a page of events and apply its folder events, in stream order.
 
-        Returns the paths, parent paths and statuses as three lists: the shape
-        the page's columns are built from. The common case, a parent whose path
-        is cached, is handled inline because it runs once per event.
+        Returns the paths, parent paths and statuses as Arrow arrays, the shape
+        the page's columns are built from. A row's path is null when it could
+        not be named; its status then says why.
         """
-        paths: list[str | None] = []
-        parent_paths: list[str | None] = []
-        statuses: list[str] = []
-        cached = self._paths
-        for entry in entries:
-            parent = entry.get("parent_guid")
-            name = entry["name"]
-            if entry["type"] != "file":
-                self._apply_folder(entry["guid"], name, parent, entry["deleted"])
+        naming = _PageNaming(page, self._path_of)
+        for event in page.folders:
+            if self._reshapes(event):
+                naming.name_rows_before(event.row)
+                changed = self._apply_folder(
+                    event.guid, event.name, event.parent, event.deleted
+                )
+                naming.forget_answers(changed)
+                continue
 
-            hit = cached.get(parent) if type(parent) is str else None
-            if hit is None:
-                path, parent_path, status = self._name(parent, name)
-            else:
-                parent_path, status = hit
-                path = f"{parent_path}/{name}"
-            paths.append(path)
-            parent_paths.append(parent_path)
-            statuses.append(status)
-        return paths, parent_paths, statuses
+            created = event.guid not in self._folders
+            self._apply_folder(event.guid, event.name, event.parent, event.deleted)
+            if created:
+                naming.retry_unresolved()
+        naming.name_rows_before(len(page.parent_codes))
+        return naming.result()
+
+    def _reshapes(self, event: FolderEvent) -> bool:
+        """Whether applying ``event`` may change the path of a folder already known."""
+        folder = self._folders.get(event.guid)
+        if folder is None:
+            evicts = len(self._folders) >= self._max_folders
+        else:
+            evicts = False
+            if (folder.name, folder.parent) != (event.name, event.parent):
+                return True
+        forgets = event.deleted and len(self._deletions) >= self._remembered_deletions
+        return evicts or forgets
 
     def _name(self, parent: Any, name: str) -> tuple[str | None, str | None, str]:
         if not isinstance(parent, str):
-            return None, None, f"{UNRESOLVED}:no parent guid"
+            return None, None, _NO_PARENT
         parent_path, status = self._path_of(parent)
         if parent_path is None:
             return None, None, status
@@ -189,12 +308,20 @@ class PathResolver:
         self._forgotten.clear()
         return changed, forgotten
 
-    def _apply_folder(self, guid: str, name: str, parent: Any, deleted: bool) -> None:
+    def _apply_folder(
+        self, guid: str, name: str, parent: Any, deleted: bool
+    ) -> list[str] | None:
+        """Apply a folder event to the tree.
+
+        Returns the folders whose paths it may have changed, or None when it
+        may have changed any (the tree was evicted).
+        """
+        changed: list[str] = []
         folder = self._folders.get(guid)
-        parent = parent if isinstance(parent, str) else None
+        parent = _guid_or_none(parent)
         if folder is not None:
             if (folder.name, folder.parent) != (name, parent):
-                self._forget_paths_below(guid)
+                changed += self._forget_paths_below(guid)
             if folder.parent != parent and folder.parent is not None:
                 self._children.get(folder.parent, set()).discard(guid)
         self._folders[guid] = Folder(name, parent, deleted)
@@ -202,40 +329,49 @@ class PathResolver:
             self._children.setdefault(parent, set()).add(guid)
         self._changed.add(guid)
         if deleted:
-            self._remember_deletion(guid)
+            changed += self._remember_deletion(guid)
         if len(self._folders) > self._max_folders:
             self._evict()
+            return None
+        return changed
 
-    def _remember_deletion(self, guid: str) -> None:
+    def _remember_deletion(self, guid: str) -> list[str]:
         """Keep deleted folders for a while, then forget the oldest.
 
         A portal may still name a deleted folder as the parent of events that
         follow its deletion, so it is kept; but only the most recent deletions,
         or a long-running collector's tree would grow with every folder ever
-        deleted.
+        deleted. Returns the folders whose paths forgetting changed.
         """
         self._deletions.append(guid)
         if len(self._deletions) <= self._remembered_deletions:
-            return
+            return []
 
         oldest = self._deletions.popleft()
         folder = self._folders.get(oldest)
-        if folder is not None and folder.deleted:
-            del self._folders[oldest]
-            self._forget_paths_below(oldest)
-            self._children.pop(oldest, None)
-            if folder.parent is not None:
-                self._children.get(folder.parent, set()).discard(oldest)
-            self._changed.discard(oldest)
-            self._forgotten.add(oldest)
+        if folder is None or not folder.deleted:
+            return []
+        del self._folders[oldest]
+        changed = self._forget_paths_below(oldest)
+        self._children.pop(oldest, None)
+        if folder.parent is not None:
+            self._children.get(folder.parent, set()).discard(oldest)
+        self._changed.discard(oldest)
+        self._forgotten.add(oldest)
+        return changed
 
-    def _forget_paths_below(self, guid: str) -> None:
-        """Drop the cached paths of a folder and everything under it."""
-        stack = [guid]
-        while stack:
-            current = stack.pop()
+    def _forget_paths_below(self, guid: str) -> list[str]:
+        """Drop the cached paths of a folder and everything under it; return
+        the folders visited."""
+        visited = [guid]
+        seen = {guid}
+        for current in visited:  # grows as it goes: a walk of the subtree
             self._paths.pop(current, None)
-            stack.extend(self._children.get(current, ()))
+            for child in self._children.get(current, ()):
+                if child not in seen:
+                    seen.add(child)
+                    visited.append(child)
+        return visited
 
     def _path_of(self, guid: str) -> tuple[str | None, str]:
         cached = self._paths.get(guid)
@@ -323,3 +459,69 @@ class PathResolver:
         self._index_children()
         self._paths.clear()
         self.statistics.evictions += count
+
+
+def _guid_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class _PageNaming:
+    """The rows of one page, named a run at a time.
+
+    Each parent's lookup is kept in a slot, and a row takes its parent's slot
+    as it stands when the row's run ends. After a folder event that changes
+    existing paths every parent is looked up again for the rows that follow;
+    after a folder is created, so are the parents that could not be named.
+    """
+
+    def __init__(
+        self, page: PageOutline, lookup: Callable[[str], tuple[str | None, str]]
+    ) -> None:
+        self._page = page
+        self._lookup = lookup
+        self._answers: list[tuple[str | None, str]] = [(None, _NO_PARENT)]
+        self._slot_of = np.full(len(page.parents) + 1, -1, dtype=np.int64)
+        self._slot_of[-1] = 0  # the code of rows without a parent guid
+        self._row_slots = np.zeros(len(page.parent_codes), dtype=np.int64)
+        self._named = 0
+        self._unresolved = False
+        self._code_of: dict[str, int] | None = None
+
+    def name_rows_before(self, end: int) -> None:
+        """Name the rows not named yet, up to ``end``, from the tree as it is."""
+        codes = self._page.parent_codes[self._named : end]
+        missing = codes[self._slot_of[codes] < 0]
+        for code in np.unique(missing).tolist():
+            answer = self._lookup(self._page.parents[code])
+            self._slot_of[code] = len(self._answers)
+            self._answers.append(answer)
+            self._unresolved = self._unresolved or answer[0] is None
+        self._row_slots[self._named : end] = self._slot_of[codes]
+        self._named = end
+
+    def forget_answers(self, folders: list[str] | None = None) -> None:
+        """Look up again the parents among ``folders`` (None: all of them)."""
+        if folders is None:
+            self._slot_of[:-1] = -1
+            self._unresolved = False
+            return
+
+        if self._code_of is None:
+            self._code_of = {guid: code for code, guid in enumerate(self._page.parents)}
+        for guid in folders:
+            code = self._code_of.get(guid)
+            if code is not None:
+                self._slot_of[code] = -1
+
+    def retry_unresolved(self) -> None:
+        """Look up again every parent, if any could not be named."""
+        if self._unresolved:
+            self.forget_answers()
+
+    def result(self) -> NamedRows:
+        slots = pa.array(self._row_slots)
+        paths, statuses = zip(*self._answers, strict=True)
+        parent_paths = storable_strings(paths).take(slots)
+        named_by = pa.array(statuses, pa.string()).take(slots)
+        full_paths = pc.binary_join_element_wise(parent_paths, self._page.names, "/")
+        return full_paths, parent_paths, named_by.dictionary_encode()

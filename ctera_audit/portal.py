@@ -8,7 +8,6 @@ exception into one of ours.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import ssl
@@ -33,6 +32,7 @@ from .errors import (
     TooManyFoldersError,
     TransientError,
 )
+from .pages import Page, load_json, parse_page, read_page_columns
 from .retry import RetryPolicy, Sleep, call_with_retries
 from .tls import tls_verification
 
@@ -74,15 +74,6 @@ class CloudFolderRef:
 
     def __str__(self) -> str:
         return f"{self.owner}/{self.name}"
-
-
-@dataclass(slots=True)
-class Page:
-    """One answer of the list call: entries in server order, and the cursor after."""
-
-    entries: list[dict[str, Any]]
-    cursor: str
-    has_more: bool
 
 
 @dataclass(frozen=True)
@@ -189,11 +180,15 @@ class Portal:
         cursor: str | None,
         folder_ids: Sequence[int] = (),
         max_results: int = 2000,
+        *,
+        columnar: bool = False,
     ) -> Page:
         """List changes after ``cursor`` (None: from the beginning).
 
         ``folder_ids`` empty means every cloud folder. A malformed page is fetched
-        again like any transient failure; it never moves the cursor.
+        again like any transient failure; it never moves the cursor. With
+        ``columnar`` the page is read into Arrow columns in a worker thread when
+        it is clean (see :mod:`ctera_audit.pages`).
         """
         body = {
             "folder_ids": list(folder_ids),
@@ -203,8 +198,12 @@ class Portal:
 
         async def fetch() -> Page:
             raw = await self._v2("list", body, len(folder_ids))
+            if columnar:
+                page = await asyncio.to_thread(read_page_columns, raw)
+                if page is not None:
+                    return page
             try:
-                return _parse_page(raw)
+                return parse_page(raw)
             except ProtocolError as error:
                 raise _Transient(str(error)) from error
 
@@ -219,7 +218,7 @@ class Portal:
 
         async def poll() -> bool:
             raw = await self._v2("longpoll", body, len(folder_ids), read_timeout)
-            answer = _load_json(raw)
+            answer = load_json(raw)
             if not isinstance(answer, dict) or "changes" not in answer:
                 raise _Transient("longpoll answer has no 'changes' field")
             return bool(answer["changes"])
@@ -244,7 +243,7 @@ class Portal:
                         f"{folder_id} (HTTP {error.status}); it was probably deleted"
                     ) from error
                 raise
-            chain = _load_json(raw)
+            chain = load_json(raw)
             if not isinstance(chain, list) or not all(
                 isinstance(i, dict) for i in chain
             ):
@@ -532,49 +531,3 @@ def _raise_for_status(response: httpx.Response, call: str) -> None:
         f"the portal answered HTTP {response.status_code} to {call}: {detail}",
         response.status_code,
     )
-
-
-def _load_json(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        # orjson refuses escaped lone surrogates, which a hostile name can carry.
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ProtocolError(
-            f"the portal sent a body that is not JSON ({error})"
-        ) from error
-
-
-def _parse_page(raw: bytes) -> Page:
-    page = _load_json(raw)
-    if not isinstance(page, dict):
-        raise ProtocolError("list page is not a JSON object")
-
-    entries = page.get("entries")
-    if entries is None:
-        entries = []
-    cursor = page.get("cursor")
-    if not isinstance(entries, list) or not isinstance(cursor, str):
-        raise ProtocolError("list page lacks an 'entries' list or a 'cursor' string")
-    for entry in entries:
-        if not _valid_entry(entry):
-            raise ProtocolError(
-                "list page holds an entry without a valid type, guid, deleted or name; "
-                "the page was rejected whole and the cursor did not move"
-            )
-    return Page(entries, cursor, bool(page.get("has_more")))
-
-
-def _valid_entry(entry: Any) -> bool:
-    try:
-        return (
-            type(entry["type"]) is str
-            and type(entry["guid"]) is str
-            and type(entry["deleted"]) is bool
-            and type(entry["name"]) is str
-        )
-    except (KeyError, TypeError, IndexError):
-        return False

@@ -293,7 +293,9 @@ def _is_bad(field: str, value: Any) -> bool:
 @given(st.lists(_hostile_entries(), max_size=8))
 def test_rows_are_built_from_any_field_values(entries: list[dict[str, Any]]):
     count = len(entries)
-    resolved = ([None] * count, [None] * count, ["unresolved:test"] * count)
+    unnamed = pa.nulls(count, pa.string())
+    statuses = pa.array(["unresolved:test"] * count, pa.string()).dictionary_encode()
+    resolved = (unnamed, unnamed, statuses)
     now = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 
     batch = build_batch(entries, resolved, {}, now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ctera_audit import Portal
-from ctera_audit.paths import ANCESTORS, TREE, PathResolver
+from ctera_audit.paths import ANCESTORS, TREE, PageOutline, PathResolver
 
 from .conftest import StartSimulator, read_truth
 
@@ -23,7 +23,7 @@ async def test_a_cold_start_asks_once_per_unknown_parent_then_warms_up(
         for _ in range(2):
             page = await portal.list_changes(cursor, max_results=2000)
             before = resolver.statistics.ancestors_calls
-            await resolver.prepare(page.entries)
+            await resolver.prepare(PageOutline.from_entries(page.entries))
             statuses += [resolver.resolve(entry)[2] for entry in page.entries]
             calls.append(resolver.statistics.ancestors_calls - before)
             cursor = page.cursor
@@ -53,7 +53,7 @@ async def test_stream_order_gives_event_time_paths_under_renamed_folders(
         paths: list[str | None] = []
         while True:
             page = await portal.list_changes(cursor)
-            await resolver.prepare(page.entries)
+            await resolver.prepare(PageOutline.from_entries(page.entries))
             paths += [resolver.resolve(entry)[0] for entry in page.entries]
             cursor = page.cursor
             if not page.has_more:
@@ -74,7 +74,7 @@ async def test_memory_bound_evicts_relearns_and_never_misnames(
         cursor, resolved = None, []
         while True:
             page = await portal.list_changes(cursor)
-            await resolver.prepare(page.entries)
+            await resolver.prepare(PageOutline.from_entries(page.entries))
             resolved += [resolver.resolve(entry) for entry in page.entries]
             cursor = page.cursor
             if not page.has_more:
@@ -108,7 +108,7 @@ async def test_deleted_folders_are_forgotten_beyond_the_bound(
         cursor, resolved, forgotten = None, [], []
         while True:
             page = await portal.list_changes(cursor)
-            await resolver.prepare(page.entries)
+            await resolver.prepare(PageOutline.from_entries(page.entries))
             resolved += [resolver.resolve(entry) for entry in page.entries]
             forgotten += resolver.take_changes()[1]
             cursor = page.cursor
@@ -131,14 +131,15 @@ async def test_a_page_at_once_names_events_as_one_at_a_time(
         by_page = PathResolver(portal.ancestors)
         cursor, singles, pages = None, [], ([], [], [])
         while True:
-            page = await portal.list_changes(cursor)
-            await one_by_one.prepare(page.entries)
-            await by_page.prepare(page.entries)
+            page = await portal.list_changes(cursor, columnar=True)
+            assert page.outline is not None, "the fast reader refused a clean page"
+            await one_by_one.prepare(PageOutline.from_entries(page.entries))
+            await by_page.prepare(page.outline)
             singles += [one_by_one.resolve(entry) for entry in page.entries]
             for column, values in zip(
-                pages, by_page.resolve_page(page.entries), strict=True
+                pages, by_page.resolve_page(page.outline), strict=True
             ):
-                column.extend(values)
+                column.extend(values.to_pylist())
             cursor = page.cursor
             if not page.has_more:
                 break
@@ -147,3 +148,35 @@ async def test_a_page_at_once_names_events_as_one_at_a_time(
     assert [path for path, _, _ in singles] == [
         t["path"] for t in read_truth(simulator)
     ]
+
+
+async def test_a_folder_moved_under_its_own_child_is_reported_not_looped():
+    async def root_only(folder_id: int | None, guid: str) -> list[dict]:
+        return [{"guid": "root", "name": "root", "type": "folder"}]
+
+    def folder(guid: str, parent: str) -> dict:
+        return {
+            "type": "folder",
+            "guid": guid,
+            "name": guid,
+            "deleted": False,
+            "parent_guid": parent,
+        }
+
+    entries = [
+        folder("a", "root"),
+        folder("b", "a"),
+        {**folder("c.txt", "b"), "type": "file"},
+        folder("a", "b"),  # a moved under its own child: a loop
+        {**folder("d.txt", "b"), "type": "file"},
+        {**folder("b", "a"), "name": "b2"},  # renaming inside the loop ends
+    ]
+    resolver = PathResolver(root_only)
+    outline = PageOutline.from_entries(entries)
+    await resolver.prepare(outline)
+
+    paths, _, statuses = resolver.resolve_page(outline)
+
+    assert paths.to_pylist()[:3] == ["root/a", "root/a/b", "root/a/b/c.txt"]
+    assert paths.to_pylist()[3:] == [None, None, None]
+    assert statuses.to_pylist()[4].startswith("unresolved:folder loop above")

@@ -1,9 +1,10 @@
 """Turning a page of events into one Arrow record batch of the dataset schema.
 
-Columns are built a page at a time. Values of the wrong type or range never
-stop a page: the batch is first built on the fast path, and only a column that
-Arrow refuses is rebuilt value by value, with each bad value set to null and
-named in the row's ``input_issues``.
+Columns are built a page at a time, from the page's entries as Arrow columns
+(the fast reader's) or as dicts (the careful reader's). Values of the wrong
+type or range never stop a page: each column is first built on the fast path,
+and only a column that Arrow refuses is rebuilt value by value, with each bad
+value set to null and named in the row's ``input_issues``.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..arrowtext import storable_strings
+from ..paths import NamedRows
 from .schema import PARTITION_COLUMN, SCHEMA
 
 FolderInfo = dict[int, tuple[str, str | None]]
 """Cloud folder id -> (folder name, owner name)."""
+Entries: TypeAlias = Sequence[dict[str, Any]] | pa.StructArray
+"""A page's entries: parsed into dicts, or read as Arrow columns."""
+Values: TypeAlias = list[Any] | pa.Array
 
 _INT_FIELDS = ("folder_id", "size", "id")
 _TEXT_FIELDS = ("virtual_portal_id", "acl", "gvsn", "parent_guid")
@@ -38,8 +43,8 @@ BATCH_SCHEMA = SCHEMA.append(pa.field(PARTITION_COLUMN, pa.date32(), nullable=Fa
 
 
 def build_batch(
-    entries: Sequence[dict[str, Any]],
-    resolved: tuple[Sequence[str | None], Sequence[str | None], Sequence[str]],
+    entries: Entries,
+    resolved: NamedRows,
     folders: FolderInfo,
     collected_at: dt.datetime,
     content: Sequence[tuple[str | None, int | None, str | None]] | None = None,
@@ -48,7 +53,8 @@ def build_batch(
 
     Args:
         entries: the page's entries, in server order.
-        resolved: the paths, parent paths and path statuses of the entries.
+        resolved: the paths, parent paths and path statuses of the entries
+            (see :meth:`~ctera_audit.paths.PathResolver.resolve_page`).
         folders: names and owners of the cloud folders.
         collected_at: when the page arrived (UTC).
         content: ``(sha256, size, status)`` of each entry, when capture is on.
@@ -59,7 +65,7 @@ def build_batch(
 
     columns["type"] = _text(entries, "type", issues, dictionary=True)
     columns["guid"] = _text(entries, "guid", issues)
-    columns["deleted"] = pa.array(_values(entries, "deleted"), pa.bool_())
+    columns["deleted"] = _as_array(_values(entries, "deleted"), pa.bool_())
     names = _text(entries, "name", issues)
     columns["name"] = names
     for field in _INT_FIELDS:
@@ -69,10 +75,7 @@ def build_batch(
     for field in _TEXT_FIELDS:
         columns[field] = _text(entries, field, issues, dictionary=field != "gvsn")
 
-    paths, parent_paths, statuses = resolved
-    columns["path"] = storable_strings(list(paths))
-    columns["parent_path"] = storable_strings(list(parent_paths))
-    columns["path_status"] = pa.array(statuses, _label_type())
+    columns["path"], columns["parent_path"], columns["path_status"] = resolved
     columns["extension"] = _extensions(columns["type"], names)
     # Bad folder ids are null by now, so they simply match no label.
     columns["folder_name"] = _folder_labels(columns["folder_id"], folders, 0)
@@ -104,8 +107,10 @@ def build_batch(
     )
 
 
-def _values(entries: Sequence[dict[str, Any]], field: str) -> list[Any]:
+def _values(entries: Entries, field: str) -> Values:
     """One field of every entry; None where an entry lacks it."""
+    if isinstance(entries, pa.StructArray):
+        return entries.field(field)
     try:
         return list(map(itemgetter(field), entries))
     except KeyError:
@@ -126,13 +131,15 @@ def _with_fallback(
 
 
 def _text(
-    entries: Sequence[dict[str, Any]],
+    entries: Entries,
     field: str,
     issues: dict[int, list[str]],
     dictionary: bool = False,
 ) -> pa.Array:
     kind = _label_type() if dictionary else pa.string()
     values = _values(entries, field)
+    if isinstance(values, pa.Array):
+        return values.dictionary_encode() if dictionary else values
 
     def slow() -> pa.Array:
         cleaned = []
@@ -156,22 +163,23 @@ def _encodable(value: str) -> bool:
     return True
 
 
-def _integers(
-    entries: Sequence[dict[str, Any]], field: str, issues: dict[int, list[str]]
-) -> pa.Array:
+def _integers(entries: Entries, field: str, issues: dict[int, list[str]]) -> pa.Array:
     values = _values(entries, field)
 
     def fast() -> pa.Array:
-        if not set(map(type, values)) <= _INT_OR_NONE:
+        if (
+            not isinstance(values, pa.Array)
+            and not set(map(type, values)) <= _INT_OR_NONE
+        ):
             raise TypeError(field)
-        array = pa.array(values, pa.int64())
+        array = _as_array(values, pa.int64())
         if pc.any(pc.less(array, 0)).as_py():  # flagged alike on either path
             raise ValueError(field)
         return array
 
     def slow() -> pa.Array:
         cleaned = []
-        for row, value in enumerate(values):
+        for row, value in enumerate(_listed(values)):
             if value is not None and (
                 type(value) is not int or not 0 <= value <= _INT64_MAX
             ):
@@ -189,21 +197,30 @@ def _describe(value: Any) -> str:
     return f"not an integer ({type(value).__name__})"
 
 
-def _times(
-    entries: Sequence[dict[str, Any]], field: str, issues: dict[int, list[str]]
-) -> pa.Array:
+def _times(entries: Entries, field: str, issues: dict[int, list[str]]) -> pa.Array:
     values = _values(entries, field)
+
+    def fast() -> pa.Array:
+        return _as_array(values, pa.string()).cast(_TIME_TYPE)
 
     def slow() -> pa.Array:
         parsed = []
-        for row, value in enumerate(values):
+        for row, value in enumerate(_listed(values)):
             moment = _parse_time(value)
             if value is not None and moment is None:
                 issues[row].append(f"{field}:not a time")
             parsed.append(moment)
         return pa.array(parsed, _TIME_TYPE)
 
-    return _with_fallback(lambda: pa.array(values, pa.string()).cast(_TIME_TYPE), slow)
+    return _with_fallback(fast, slow)
+
+
+def _as_array(values: Values, kind: pa.DataType) -> pa.Array:
+    return values if isinstance(values, pa.Array) else pa.array(values, kind)
+
+
+def _listed(values: Values) -> list[Any]:
+    return values.to_pylist() if isinstance(values, pa.Array) else values
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
