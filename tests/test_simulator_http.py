@@ -8,6 +8,7 @@ can be blamed on the client. The last tests drive the ``simulate`` command line.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import contextlib
 import gc
 import itertools
@@ -650,6 +651,44 @@ def test_cli_stops_cleanly_on_sigterm():
     assert url.startswith("http://")
     assert status == 0
     assert "Traceback" not in errors
+
+
+def test_sigterm_answers_a_held_longpoll_and_stops_cleanly():
+    command = [sys.executable, "-m", "ctera_audit", "simulate", "--events", "100"]
+    process = subprocess.Popen(
+        command,
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        url = process.stdout.readline().strip()
+        with (
+            httpx.Client(base_url=url, timeout=GUARD_S) as client,
+            concurrent.futures.ThreadPoolExecutor(1) as pool,
+        ):
+            client.post("/admin/api/login", data=CREDENTIALS)
+            end = _all_pages(client)[-1]["cursor"]
+            held = pool.submit(
+                client.post,
+                f"{METADATA}/longpoll",
+                json={"cursor": end, "timeout": 30_000},
+                timeout=GUARD_S,
+            )
+            time.sleep(0.5)  # the longpoll is now held by the portal
+            process.terminate()
+            answer = held.result(GUARD_S)
+        status = process.wait(GUARD_S)
+        errors = process.stderr.read()
+    finally:
+        process.kill()
+        process.communicate()
+
+    assert answer.json() == {"changes": False}
+    assert status == 0
+    assert "Traceback" not in errors and "ERROR" not in errors
 
 
 def test_cli_serves_https_with_the_certificate_it_wrote(tmp_path: Path):

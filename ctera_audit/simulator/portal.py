@@ -72,6 +72,7 @@ class SimulatedPortal:
         )
         self._sessions: dict[str, Session] = {}
         self._grown: asyncio.Condition | None = None
+        self._holding = True
 
     def generate(self, count: int) -> None:
         """Advance the workload by ``count`` changes and journal them."""
@@ -111,7 +112,7 @@ class SimulatedPortal:
         async with grown:
             while not self.journal.has_match(position, folder_ids):
                 remaining = deadline - self.clock()
-                if remaining <= 0:
+                if remaining <= 0 or not self._holding:
                     return False
                 try:
                     await asyncio.wait_for(grown.wait(), remaining)
@@ -184,6 +185,15 @@ class SimulatedPortal:
         self.journal.close()
         if self._truth is not None:
             self._truth.close()
+
+    async def stop_holding(self) -> None:
+        """Answer every held longpoll now and hold none from here on.
+
+        Called when the server stops, so that a client waiting on a longpoll
+        gets its answer ("no changes") instead of a connection cut.
+        """
+        self._holding = False
+        await self._announce_growth()
 
     def _condition(self) -> asyncio.Condition:
         if self._grown is None:

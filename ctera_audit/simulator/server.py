@@ -61,6 +61,22 @@ class RunningSimulator:
         return int(self.url.rsplit(":", 1)[1])
 
 
+class _PortalServer(uvicorn.Server):
+    """A uvicorn server that answers held longpolls before it shuts down.
+
+    Otherwise a longpoll held past the graceful-shutdown timeout is cancelled,
+    which cuts its client off and logs the cancellation as an application error.
+    """
+
+    def __init__(self, config: uvicorn.Config, portal: SimulatedPortal) -> None:
+        super().__init__(config)
+        self.portal = portal
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.portal.stop_holding()
+        await super().shutdown(sockets)
+
+
 class _QuietDrops(logging.Filter):
     """Hides the server's traceback for connections cut on purpose."""
 
@@ -111,7 +127,7 @@ def _prepare(
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"{'https' if tls else 'http'}://{shown_host}:{bound_port}"
-    return portal, uvicorn.Server(server_config), sock, url, cert_path
+    return portal, _PortalServer(server_config, portal), sock, url, cert_path
 
 
 async def _serve(
