@@ -4,15 +4,16 @@ The careful reader parses a page into dicts and checks every entry; it is what
 the notification service uses. The fast reader, for the collector, reads the
 page straight into Arrow columns with Arrow's JSON reader: parsing and copying
 each field out of 2,000 dicts is most of what collecting costs per event, and
-Arrow does both in C++ without holding the GIL, so it runs in a worker thread
-while the event loop fetches the next page. It takes only pages that are clean
-(well-formed, of the expected types, every required field present) and leaves
-any other to the careful reader, which refuses what must be refused and keeps
-the rest with its issues flagged: both give the same rows.
+Arrow parses in C++ without holding the GIL, so the parse runs in a worker
+thread while the event loop fetches the next page. It takes only pages that are
+clean (well-formed, of the expected types, every required field present) and
+leaves any other to the careful reader, which refuses what must be refused and
+keeps the rest with its issues flagged: both give the same rows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -138,21 +139,50 @@ def parse_page(raw: bytes) -> Page:
     return Page(entries, cursor, bool(page.get("has_more")))
 
 
+async def read_page(raw: bytes, *, columnar: bool = False) -> Page:
+    """Read a list answer, with the fast reader first when ``columnar``.
+
+    Raises:
+        ProtocolError: the answer is malformed; fetch it again.
+    """
+    if columnar:
+        table = await asyncio.to_thread(read_page_table, raw)
+        page = None if table is None else columns_page(table, raw)
+        if page is not None:
+            return page
+    return parse_page(raw)
+
+
 def read_page_columns(raw: bytes) -> Page | None:
     """The fast reader: entries as Arrow columns, or None if the page is not clean.
 
-    Blocking and GIL-free for the most part: run it in a worker thread.
+    :func:`read_page_table` then :func:`columns_page`, in one call.
+    """
+    table = read_page_table(raw)
+    return None if table is None else columns_page(table, raw)
+
+
+def read_page_table(raw: bytes) -> pa.Table | None:
+    """Parse a list body with Arrow's JSON reader; None if Arrow refuses it.
+
+    This is the costly part of the fast reader, and it is one call that does not
+    hold the GIL: run it in a worker thread. Everything else stays on the event
+    loop's thread on purpose; a worker that takes the GIL back many times per
+    page waits for it each time while the loop runs Python.
     """
     try:
         read = pa_json.ReadOptions(block_size=len(raw) + 1, use_threads=False)
-        table = pa_json.read_json(
+        return pa_json.read_json(
             pa.BufferReader(raw), read_options=read, parse_options=_PAGE_OPTIONS
         )
     except (pa.ArrowException, ValueError):
         return None
+
+
+def columns_page(table: pa.Table, raw: bytes) -> Page | None:
+    """Make a page of :func:`read_page_table`'s table, or None if it is not clean."""
     if table.num_rows != 1:
         return None
-
     cursor, has_more = table.column("cursor")[0].as_py(), table.column("has_more")[0]
     listed = table.column("entries").combine_chunks()
     if not isinstance(cursor, str) or listed.null_count:

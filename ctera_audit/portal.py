@@ -32,7 +32,7 @@ from .errors import (
     TooManyFoldersError,
     TransientError,
 )
-from .pages import Page, load_json, parse_page, read_page_columns
+from .pages import Page, load_json, read_page
 from .retry import RetryPolicy, Sleep, call_with_retries
 from .tls import tls_verification
 
@@ -187,8 +187,8 @@ class Portal:
 
         ``folder_ids`` empty means every cloud folder. A malformed page is fetched
         again like any transient failure; it never moves the cursor. With
-        ``columnar`` the page is read into Arrow columns in a worker thread when
-        it is clean (see :mod:`ctera_audit.pages`).
+        ``columnar`` a clean page is read into Arrow columns, parsed in a worker
+        thread (see :mod:`ctera_audit.pages`).
         """
         body = {
             "folder_ids": list(folder_ids),
@@ -198,12 +198,8 @@ class Portal:
 
         async def fetch() -> Page:
             raw = await self._v2("list", body, len(folder_ids))
-            if columnar:
-                page = await asyncio.to_thread(read_page_columns, raw)
-                if page is not None:
-                    return page
             try:
-                return parse_page(raw)
+                return await read_page(raw, columnar=columnar)
             except ProtocolError as error:
                 raise _Transient(str(error)) from error
 
