@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from .events import Event
+from .listing import PageLister
 from .pages import Page
 from .portal import CloudFolderRef, Portal
 
@@ -119,7 +120,8 @@ class NotificationService:
         """Yield every list page after ``cursor``, empty pages included.
 
         The next page is fetched while the consumer works on this one, up to
-        ``read_ahead`` pages. With ``until_idle`` the iteration ends once the
+        ``read_ahead`` pages, and requested before this one is parsed (see
+        :mod:`.listing`). With ``until_idle`` the iteration ends once the
         portal has nothing more (a short longpoll finds no changes). With
         ``columnar`` clean pages come as Arrow columns (see :mod:`.pages`).
         """
@@ -152,6 +154,7 @@ class NotificationService:
     ) -> None:
         statistics = self.statistics
         portal = self.portal
+        lister = PageLister(portal, folder_ids, self.max_results, columnar=columnar)
         must_list = cursor is None
         try:
             while True:
@@ -165,9 +168,7 @@ class NotificationService:
                             break
                         continue
 
-                page = await portal.list_changes(
-                    cursor, folder_ids, self.max_results, columnar=columnar
-                )
+                page = await lister.list(cursor)
                 statistics.pages += 1
                 statistics.events += len(page)
                 statistics.cursor = cursor = page.cursor
@@ -177,6 +178,8 @@ class NotificationService:
         except Exception as error:
             await queue.put(_EndOfStream(error))
             return
+        finally:
+            lister.close()
         await queue.put(_EndOfStream())
 
     async def _forward(

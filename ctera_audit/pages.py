@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pyarrow as pa
@@ -139,6 +139,13 @@ def parse_page(raw: bytes) -> Page:
     return Page(entries, cursor, bool(page.get("has_more")))
 
 
+class CursorGuess(NamedTuple):
+    """The cursor and ``has_more`` of a list answer, read off its end."""
+
+    cursor: str
+    has_more: bool
+
+
 async def read_page(raw: bytes, *, columnar: bool = False) -> Page:
     """Read a list answer, with the fast reader first when ``columnar``.
 
@@ -151,6 +158,27 @@ async def read_page(raw: bytes, *, columnar: bool = False) -> Page:
         if page is not None:
             return page
     return parse_page(raw)
+
+
+def trailing_cursor(raw: bytes) -> CursorGuess | None:
+    """Guess a list answer's cursor and ``has_more`` without parsing its entries.
+
+    Portals write them after the entries, so the last ``"cursor":`` of the body
+    starts them: those bytes cannot occur inside a name, where JSON escapes the
+    quotes. Only a guess, for asking for the next page early; None when the end
+    of the body does not read that way.
+    """
+    start = raw.rfind(b'"cursor":')
+    if start < 0:
+        return None
+    try:
+        tail = orjson.loads(b"{" + raw[start:])
+    except orjson.JSONDecodeError:
+        return None
+    cursor, has_more = tail.get("cursor"), tail.get("has_more")
+    if not isinstance(cursor, str) or not isinstance(has_more, bool):
+        return None
+    return CursorGuess(cursor, has_more)
 
 
 def read_page_columns(raw: bytes) -> Page | None:

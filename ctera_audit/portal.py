@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -182,6 +182,8 @@ class Portal:
         max_results: int = 2000,
         *,
         columnar: bool = False,
+        sent: asyncio.Task[bytes] | None = None,
+        on_answer: Callable[[bytes], object] | None = None,
     ) -> Page:
         """List changes after ``cursor`` (None: from the beginning).
 
@@ -189,21 +191,41 @@ class Portal:
         again like any transient failure; it never moves the cursor. With
         ``columnar`` a clean page is read into Arrow columns, parsed in a worker
         thread (see :mod:`ctera_audit.pages`).
+
+        A stream that asks for pages early passes the first try's answer, asked
+        for with :meth:`send_list`, as ``sent``; ``on_answer`` sees every answer
+        before it is read, which is when the next page can be asked for.
         """
-        body = {
-            "folder_ids": list(folder_ids),
-            "cursor": cursor,
-            "max_results": max_results,
-        }
+        body = _list_request(cursor, folder_ids, max_results)
+        first_try = sent
 
         async def fetch() -> Page:
-            raw = await self._v2("list", body, len(folder_ids))
+            nonlocal first_try
+            if first_try is None:
+                raw = await self._v2("list", body, len(folder_ids))
+            else:
+                answer, first_try = first_try, None
+                raw = await answer
+            if on_answer is not None:
+                on_answer(raw)
             try:
                 return await read_page(raw, columnar=columnar)
             except ProtocolError as error:
                 raise _Transient(str(error)) from error
 
         return await self._with_retries(fetch, "listing changes")
+
+    def send_list(
+        self,
+        cursor: str | None,
+        folder_ids: Sequence[int] = (),
+        max_results: int = 2000,
+    ) -> asyncio.Task[bytes]:
+        """Send one list request now; its answer is one try of a later
+        :meth:`list_changes` (its ``sent``)."""
+        body = _list_request(cursor, folder_ids, max_results)
+        request = self._v2("list", body, len(folder_ids))
+        return asyncio.create_task(request, name="ctera-list-sent-early")
 
     async def longpoll(
         self, cursor: str, folder_ids: Sequence[int] = (), timeout_ms: int = 10_000
@@ -517,6 +539,16 @@ def _raise_folder_limit(response: httpx.Response, folder_count: int) -> None:
         raise TooManyFoldersError(
             folder_count, int(match.group(1)), int(match.group(2))
         )
+
+
+def _list_request(
+    cursor: str | None, folder_ids: Sequence[int], max_results: int
+) -> dict[str, Any]:
+    return {
+        "folder_ids": list(folder_ids),
+        "cursor": cursor,
+        "max_results": max_results,
+    }
 
 
 def _raise_for_status(response: httpx.Response, call: str) -> None:

@@ -128,8 +128,10 @@ class _PortalApi:
     def _authed(self, handler: Handler, faulty: bool = False) -> Handler:
         """Wrap a handler with the session check and, for data calls, the faults."""
         portal = self.portal
+        name = handler.__name__
 
         async def guarded(request: Request) -> Response:
+            portal.requests[name] += 1
             if faulty and portal.faults.plan.enabled:
                 injected = await portal.faults.disturb()
                 if injected is not None:

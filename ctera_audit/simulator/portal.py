@@ -8,6 +8,7 @@ import hashlib
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,6 +72,9 @@ class SimulatedPortal:
             else None
         )
         self._sessions: dict[str, Session] = {}
+        self.requests: Counter[str] = Counter()
+        """Requests to the calls that need a session, by handler
+        (``list_changes``, ``longpoll``, ``ancestors``, ...), faulted ones too."""
         self._grown: asyncio.Condition | None = None
         self._holding = True
 
