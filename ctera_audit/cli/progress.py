@@ -12,29 +12,48 @@ _REFRESH_S = 0.5
 
 
 class ProgressBar:
-    """Shows events, events per second, lag and files; refreshed twice a second."""
+    """Shows events, events per second, lag and files; refreshed twice a second.
+
+    The bar appears with the first figures, once the collection has started,
+    and shows the last figures when it closes.
+    """
 
     def __init__(self) -> None:
-        self._bar = tqdm(unit=" events", unit_scale=True, dynamic_ncols=True)
-        self._shown = 0
-        self._last = 0.0
+        self._bar: tqdm | None = None
+        self._latest: CollectorStatistics | None = None
+        self._shown_at = 0.0
 
     def __call__(self, statistics: CollectorStatistics) -> None:
+        self._latest = statistics
         now = time.monotonic()
-        if now - self._last < _REFRESH_S:
-            return
-        self._last = now
+        if now - self._shown_at >= _REFRESH_S:
+            self._shown_at = now
+            self._show(statistics)
 
-        self._bar.update(statistics.events - self._shown)
-        self._shown = statistics.events
-        lag = "-" if statistics.lag_s is None else f"{statistics.lag_s:,.0f}s"
+    def close(self) -> None:
+        """Show the last figures and leave the bar in its final state."""
+        if self._latest is not None:
+            self._show(self._latest)
+        if self._bar is not None:
+            self._bar.close()
+
+    def _show(self, statistics: CollectorStatistics) -> None:
+        if self._bar is None:
+            self._bar = tqdm(unit=" events", unit_scale=True, dynamic_ncols=True)
+        self._bar.update(statistics.events - self._bar.n)
         self._bar.set_postfix(
             files=statistics.files,
-            lag=lag,
-            caught_up=statistics.caught_up,
+            lag=_duration(statistics.lag_s),
+            caught_up="yes" if statistics.caught_up else "no",
             refresh=False,
         )
 
-    def close(self) -> None:
-        """Leave the bar in its final state."""
-        self._bar.close()
+
+def _duration(seconds: float | None) -> str:
+    """A lag as people read it: 40s, 12m, 5h, 32d."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if abs(seconds) >= 2 * size:
+            return f"{seconds / size:,.0f}{unit}"
+    return f"{seconds:,.0f}s"
