@@ -71,8 +71,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--context", choices=["admin", "ServicesPortal"], default="admin"
     )
     parser.add_argument("--username", help="portal user name (with --portal)")
-    parser.add_argument("--demo-seed", type=int, default=7)
-    parser.add_argument("--demo-events", type=int, default=100_000)
+    parser.add_argument(
+        "--demo-seed", type=int, default=7, help="seed of the demo workload"
+    )
+    parser.add_argument(
+        "--demo-events",
+        type=int,
+        default=100_000,
+        help="events waiting in the demo portal's backlog",
+    )
     parser.add_argument(
         "--demo-scenario", help="incident to weave into the demo workload"
     )
@@ -85,7 +92,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--until-idle", action="store_true", help="stop once caught up")
     parser.add_argument("--max-events", type=int, help="stop after about N events")
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after")
+    parser.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="stop after this long"
+    )
     parser.add_argument(
         "--max-rows", type=int, default=defaults.max_rows, help="rows per commit"
     )
@@ -95,6 +104,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=defaults.max_age_s,
         metavar="SECONDS",
         help="commit at least this often",
+    )
+    parser.add_argument(
+        "--max-folders",
+        type=int,
+        default=defaults.max_folders,
+        metavar="N",
+        help="folders of the tree kept in memory for naming paths; beyond them "
+        "the oldest are forgotten and asked for again when needed",
     )
     parser.add_argument(
         "--content",
@@ -122,7 +139,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-progress", action="store_true", help="hide the progress bar"
     )
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="DEBUG, INFO, WARNING or ERROR (default WARNING)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -132,6 +153,7 @@ def run(arguments: argparse.Namespace) -> int:
     settings = CollectorSettings(
         max_rows=arguments.max_rows,
         max_age_s=arguments.commit_every,
+        max_folders=arguments.max_folders,
         until_idle=arguments.until_idle,
         max_events=arguments.max_events,
         duration_s=arguments.duration,
