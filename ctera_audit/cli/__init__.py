@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from ..errors import CteraAuditError
 from . import collect, report, simulate
 
+logger = logging.getLogger("ctera_audit.cli")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, run the chosen sub-command, return its exit status."""
@@ -33,3 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a bug: one line for the operator, details in the log
+        logger.debug("unexpected failure", exc_info=True)
+        print(
+            f"error: unexpected {type(error).__name__}: {error}; this is a bug in "
+            "ctera-audit: run again with --log-level DEBUG and report what it logs",
+            file=sys.stderr,
+        )
+        return 1
