@@ -27,6 +27,8 @@ class DatasetReport:
     cloud_folders: int
     objects: int
     deletions: int
+    folder_tree: int
+    """Folders the state store remembers for naming paths (all streams)."""
     checkpoints: dict[str, dict[str, object]]
     sources: dict[str, object]
 
@@ -44,6 +46,7 @@ def inspect_dataset(root: Path) -> DatasetReport:
         files, size = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM files"
         ).fetchone()
+        (folder_tree,) = db.execute("SELECT COUNT(*) FROM folders").fetchone()
         checkpoints = {
             stream: {"seq": seq, "events": events, "committed_at": committed_at}
             for stream, seq, events, committed_at in db.execute(
@@ -73,6 +76,7 @@ def inspect_dataset(root: Path) -> DatasetReport:
         cloud_folders=pc.count_distinct(table["folder_id"]).as_py(),
         objects=pc.count_distinct(table["guid"]).as_py(),
         deletions=pc.sum(table["deleted"]).as_py() or 0,
+        folder_tree=folder_tree,
         checkpoints=checkpoints,
         sources=sources,
     )
@@ -87,6 +91,7 @@ def describe_dataset(root: Path) -> str:
         f"on {report.objects:,} objects in {report.cloud_folders:,} cloud folder(s)",
         f"  time span:     {report.first_event or '-'} .. {report.last_event or '-'}",
         f"  data files:    {report.files:,} ({report.bytes / 1e6:,.1f} MB)",
+        f"  folder tree:   {report.folder_tree:,} folders remembered for naming paths",
     ]
     for stream, checkpoint in sorted(report.checkpoints.items()):
         source = report.sources.get(stream, {})

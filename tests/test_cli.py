@@ -1,0 +1,125 @@
+"""The command line as the README runs it: ``collect --demo``, then ``report``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ctera_audit.arrowtext import escape_text
+
+from .cli_runs import error_line
+from .collecting import read_rows
+from .conftest import StartSimulator, read_truth
+
+DEMO_EVENTS = 6_000
+
+
+def _run(
+    *arguments: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "ctera_audit", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_demo_collect_then_report(start_simulator: StartSimulator, tmp_path: Path):
+    out = tmp_path / "demo-events"
+    same_workload = start_simulator(seed=11, events=DEMO_EVENTS)
+    truth = read_truth(same_workload)
+
+    collected = _run(
+        "collect",
+        "--demo",
+        "--demo-seed",
+        "11",
+        "--demo-events",
+        str(DEMO_EVENTS),
+        "--out",
+        str(out),
+        "--until-idle",
+        "--no-progress",
+    )
+    reported = _run("report", str(out))
+
+    assert collected.returncode == 0, collected.stderr
+    assert f"Collected {DEMO_EVENTS:,} events" in collected.stdout
+    assert "Stopped because the stream caught up with the portal" in collected.stdout
+    rows = read_rows(out)
+    assert [(row["guid"], row["gvsn"]) for row in rows] == [
+        (t["guid"], t["gvsn"]) for t in truth
+    ]
+    assert [row["path"] for row in rows] == [escape_text(t["path"]) for t in truth]
+
+    assert reported.returncode == 0, reported.stderr
+    lines = reported.stdout.splitlines()
+    assert lines[0] == f"Dataset {out}"
+    assert lines[1].startswith(f"  events:        {DEMO_EVENTS:,} (")
+    assert lines[4].startswith("  folder tree:   ")
+    assert "stream 'main' #1 at " in lines[5]
+    assert f"({DEMO_EVENTS:,} events)" in lines[5]
+
+
+def test_report_of_a_folder_that_is_no_dataset_says_so(tmp_path: Path):
+    reported = _run("report", str(tmp_path))
+
+    assert reported.returncode == 2
+    assert reported.stderr.startswith("error: ")
+    assert "is not a ctera-audit dataset" in reported.stderr
+    assert len(reported.stderr.splitlines()) == 1
+
+
+def test_collect_without_a_password_says_where_it_comes_from(tmp_path: Path):
+    environment = {key: "" for key in ("CTERA_PASSWORD",)}
+    without = {k: v for k, v in os.environ.items() if k not in environment}
+    collected = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ctera_audit",
+            "collect",
+            "--portal",
+            "http://127.0.0.1:9",
+            "--username",
+            "admin",
+            "--out",
+            str(tmp_path / "ds"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=without,
+        stdin=subprocess.DEVNULL,
+    )
+
+    assert collected.returncode == 2
+    assert collected.stderr.strip() == (
+        "error: no password: set $CTERA_PASSWORD "
+        "(it is never taken from the command line)"
+    )
+    assert not (tmp_path / "ds").exists()
+
+
+def test_an_unreachable_portal_ends_with_one_error_line(tmp_path: Path):
+    collected = _run(
+        "collect",
+        "--portal",
+        "http://127.0.0.1:9",
+        "--username",
+        "admin",
+        "--out",
+        str(tmp_path / "ds"),
+        "--no-progress",
+        env={"CTERA_PASSWORD": "secret"},
+    )
+
+    assert collected.returncode == 2
+    line = error_line(collected.stderr)
+    assert "login to http://127.0.0.1:9 still failed" in line
+    assert collected.stderr.splitlines()[-1] == line
