@@ -31,6 +31,7 @@ from .collector import (
     CollectorStatistics,
     Progress,
 )
+from .durations import readable_duration
 from .loop import private_loop, submit
 from .portal import CloudFolderRef
 from .runner import DemoPortal, PortalLogin, collect_async
@@ -292,20 +293,12 @@ def _in_kernel() -> bool:
 
 def _status_line(statistics: CollectorStatistics, *, final: bool = False) -> str:
     """The statistics in one line: state, events, rate, commits, lag, time."""
-    lag = "-" if statistics.lag_s is None else _duration(statistics.lag_s)
+    lag = "-" if statistics.lag_s is None else readable_duration(statistics.lag_s)
     state = "caught up" if statistics.caught_up else "collecting"
     rate = statistics.events_per_s
     return (
         f"{'ended' if final else state}: {statistics.events:,} events "
         f"({rate:,.0f}/s), {statistics.commits:,} commit(s), "
         f"{statistics.committed_events:,} committed, lag {lag}, "
-        f"{_duration(statistics.elapsed_s)}"
+        f"{readable_duration(statistics.elapsed_s)}"
     )
-
-
-def _duration(seconds: float) -> str:
-    """Seconds in a readable unit: 45 s, 3 min, 5 h, 31 d."""
-    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
-        if abs(seconds) >= 2 * size:
-            return f"{seconds / size:,.0f} {unit}"
-    return f"{seconds:,.0f} s"

@@ -7,6 +7,7 @@ import time
 from tqdm.auto import tqdm
 
 from ..collector import CollectorStatistics
+from ..durations import readable_duration
 
 _REFRESH_S = 0.5
 
@@ -41,19 +42,10 @@ class ProgressBar:
         if self._bar is None:
             self._bar = tqdm(unit=" events", unit_scale=True, dynamic_ncols=True)
         self._bar.update(statistics.events - self._bar.n)
+        lag = statistics.lag_s
         self._bar.set_postfix(
             files=statistics.files,
-            lag=_duration(statistics.lag_s),
+            lag="-" if lag is None else readable_duration(lag),
             caught_up="yes" if statistics.caught_up else "no",
             refresh=False,
         )
-
-
-def _duration(seconds: float | None) -> str:
-    """A lag as people read it: 40s, 12m, 5h, 32d."""
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if abs(seconds) >= 2 * size:
-            return f"{seconds / size:,.0f}{unit}"
-    return f"{seconds:,.0f}s"
