@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ctera_audit.arrowtext import escape_text
 
-from .cli_runs import error_line
-from .collecting import read_rows
+from .cli_runs import PASSWORD, collector_command, error_line
+from .collecting import assert_matches_truth, read_rows
 from .conftest import StartSimulator, read_truth
 
 DEMO_EVENTS = 6_000
@@ -123,3 +125,34 @@ def test_an_unreachable_portal_ends_with_one_error_line(tmp_path: Path):
     line = error_line(collected.stderr)
     assert "login to http://127.0.0.1:9 still failed" in line
     assert collected.stderr.splitlines()[-1] == line
+
+
+def test_sigint_mid_stream_commits_and_exits_cleanly(
+    start_simulator: StartSimulator, tmp_path: Path
+):
+    simulator = start_simulator(events=3_000, rate=2_000.0)
+    out = tmp_path / "ds"
+    process = subprocess.Popen(
+        collector_command(simulator.url, out, "--commit-every", "3600"),
+        env={**os.environ, "CTERA_PASSWORD": PASSWORD},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(simulator.portal.journal) < 9_000:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        summary, errors = process.communicate(timeout=60)
+    finally:
+        process.kill()
+
+    rows = read_rows(out)
+    served = read_truth(simulator)
+    assert process.returncode == 0, errors
+    assert "Stopped because SIGINT was received" in summary
+    assert f"the dataset now holds {len(rows):,} events" in summary
+    assert len(rows) >= 3_000
+    assert_matches_truth(rows, served[: len(rows)])
