@@ -3,14 +3,18 @@
 In one run, on the same simulated workload (the simulator in its own process):
 
 * ours: ``python -m ctera_audit collect`` in a child process, full paths and
-  Parquet included, timed from start to exit; its peak RSS from ``wait4``;
+  Parquet included, timed from start to exit; its peak RSS from ``wait4``.
+  ``--repeat`` runs over HTTPS and as many over plain HTTP, each into a fresh
+  dataset; the table gives the median and the best of each;
 * the SDK's documented pattern: its notification service plus one ancestors call
   per event, on the first ``--sdk-events`` events of the same workload, served by
   a portal whose backlog ends there (so every object still exists and every
   ancestors call can succeed; on the long backlog most early objects are gone
   and the pattern cannot name them at all);
-* the collector's peak memory on a second, larger backlog, to show it does not
-  grow with the number of events.
+* the collector's peak memory on a backlog ``--large`` events long, once as is
+  and once with the folder tree held to the size it reached on the first
+  backlog (``--max-folders``), to tell what grows with the portal's folders
+  from what would grow with its events.
 
 Usage: python benchmarks/bench_collector.py [--events 1000000] [--large 5000000]
 """
@@ -22,26 +26,75 @@ import asyncio
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cterasdk
 from cterasdk import AsyncGlobalAdmin
 from cterasdk.exceptions.notifications import AncestorsError
 
+from ctera_audit.dataset.inspect import inspect_dataset
 from ctera_audit.simulator import simulator_process
 
+LAUNCHER = """
+import os, statistics, subprocess, sys, threading, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:])
+samples, done = [], threading.Event()
 
-def run_collector(url: str, cert: Path, out: Path) -> tuple[float, int, float, float]:
-    """Collect everything.
+def sample():
+    while not done.wait(0.25):
+        try:
+            with open(f"/proc/{child.pid}/status") as status:
+                rss = [line for line in status if line.startswith("VmRSS")]
+        except OSError:
+            return
+        samples.extend(int(line.split()[1]) for line in rss)
 
-    Returns the wall-clock seconds (process start included), the events, the
-    peak RSS in MiB, and the collector's own rate from its summary (login to
-    last commit, interpreter start-up excluded).
-    """
+threading.Thread(target=sample, daemon=True).start()
+_, status, usage = os.wait4(child.pid, 0)
+done.set()
+settled = samples[len(samples) // 2 :]
+typical = statistics.median(settled) if settled else 0
+print(time.perf_counter() - started, usage.ru_maxrss, typical, file=sys.stderr)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+"""Runs the collector and reports its wall time, its peak RSS and the median of
+its RSS sampled four times a second over the second half of the run, once
+start-up is far behind (KiB). A process's peak RSS counts the image
+of the process it was forked from, so the collector is started from this small
+launcher rather than from the benchmark, which grows as it reads back the
+datasets."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One collection by the command line."""
+
+    events: int
+    seconds: float
+    """Wall clock from process start to exit."""
+    own_rate: float
+    """The rate the summary states: login to last commit."""
+    peak_rss_mib: float
+    median_rss_mib: float
+    """RSS over the second half of the run, the median: its level, not its spikes."""
+    folder_tree: int
+    """Folders the dataset's state remembers after the run."""
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+def run_collector(url: str, cert: Path | None, out: Path, *extra: str) -> Run:
+    """Collect the whole backlog into ``out`` (removed first)."""
+    shutil.rmtree(out, ignore_errors=True)
     command = [
         sys.executable,
         "-m",
@@ -55,20 +108,31 @@ def run_collector(url: str, cert: Path, out: Path) -> tuple[float, int, float, f
         str(out),
         "--until-idle",
         "--no-progress",
-        "--ca-bundle",
-        str(cert),
+        *(["--ca-bundle", str(cert)] if cert else []),
+        *extra,
     ]
     env = {**os.environ, "CTERA_PASSWORD": "secret"}
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    summary = process.stdout.read() if process.stdout else ""
-    if status != 0:
-        raise SystemExit(f"collector failed ({status}): {summary}")
+    launched = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if launched.returncode != 0:
+        raise SystemExit(f"collector failed: {launched.stderr}")
+    summary = launched.stdout
+    elapsed, peak_kib, typical_kib = launched.stderr.split()[-3:]
     events = int(summary.split("Collected ", 1)[1].split(" ", 1)[0].replace(",", ""))
     own_rate = float(summary.split(" s (", 1)[1].split(" ", 1)[0].replace(",", ""))
-    return elapsed, events, usage.ru_maxrss / 1024, own_rate
+    tree = inspect_dataset(out).folder_tree
+    return Run(
+        events,
+        float(elapsed),
+        own_rate,
+        int(peak_kib) / 1024,
+        float(typical_kib) / 1024,
+        tree,
+    )
 
 
 async def run_sdk_pattern(host: str, port: int, count: int) -> tuple[float, int]:
@@ -103,18 +167,29 @@ async def run_sdk_pattern(host: str, port: int, count: int) -> tuple[float, int]
     return count / elapsed, unnamed
 
 
-def backlog(events: int, workdir: Path):  # type: ignore[no-untyped-def]
-    cert = workdir / f"cert-{events}.pem"
-    arguments = [
-        "--tls",
-        "--tls-cert",
-        str(cert),
-        "--events",
-        str(events),
-        "--seed",
-        "7",
-    ]
+def backlog(events: int, workdir: Path, *, tls: bool = True):  # type: ignore[no-untyped-def]
+    """A simulator process with ``events`` waiting, and the certificate to trust."""
+    cert = workdir / f"cert-{events}.pem" if tls else None
+    arguments = ["--events", str(events), "--seed", "7"]
+    if cert is not None:
+        arguments += ["--tls", "--tls-cert", str(cert)]
     return simulator_process(*arguments), cert
+
+
+def repeated(url: str, cert: Path | None, out: Path, times: int) -> list[Run]:
+    return [run_collector(url, cert, out) for _ in range(times)]
+
+
+def describe(label: str, runs: list[Run]) -> str:
+    rates = [run.rate for run in runs]
+    own = statistics.median(run.own_rate for run in runs)
+    peak = max(run.peak_rss_mib for run in runs)
+    return (
+        f"ours over {label}: median {statistics.median(rates):,.0f} events/s, "
+        f"best {max(rates):,.0f} ({len(runs)} runs of {runs[0].events:,} events, "
+        f"process start included; median {own:,.0f} from login to last commit), "
+        f"peak RSS {peak:,.0f} MiB"
+    )
 
 
 def main() -> None:
@@ -122,8 +197,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--large", type=int, default=5_000_000)
     parser.add_argument("--sdk-events", type=int, default=3_000)
+    parser.add_argument("--repeat", type=int, default=3)
     arguments = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-collector-"))
+    out = workdir / "dataset"
 
     try:
         server, _ = backlog(arguments.sdk_events, workdir)
@@ -134,32 +211,42 @@ def main() -> None:
             )
         server, cert = backlog(arguments.events, workdir)
         with server as url:
-            seconds, events, rss, own_rate = run_collector(url, cert, workdir / "small")
-        ours = events / seconds
-        print(f"workload: {events:,} events, seed 7, simulator in its own process")
+            over_tls = repeated(url, cert, out, arguments.repeat)
+        server, _ = backlog(arguments.events, workdir, tls=False)
+        with server as url:
+            over_http = repeated(url, None, out, arguments.repeat)
+
+        ours = statistics.median(run.rate for run in over_tls)
         print(
-            f"ours (collect, full paths, Parquet): {ours:,.0f} events/s "
-            f"({seconds:.1f} s, process start included; {own_rate:,.0f} events/s "
-            f"from login to last commit), peak RSS {rss:,.0f} MiB"
+            f"workload: {arguments.events:,} events, seed 7, simulator in its own "
+            "process"
         )
+        print(describe("HTTPS", over_tls))
+        print(describe("plain HTTP", over_http))
         print(
             f"SDK documented pattern (service + ancestors per event, "
-            f"first {arguments.sdk_events:,} events): {sdk_rate:,.0f} events/s, "
-            f"{unnamed:,} left without a path (deleted since)"
+            f"first {arguments.sdk_events:,} events, HTTPS): {sdk_rate:,.0f} "
+            f"events/s, {unnamed:,} left without a path (deleted since)"
         )
-        print(f"ratio ours / SDK pattern: {ours / sdk_rate:,.0f}x")
+        print(f"ratio ours (HTTPS median) / SDK pattern: {ours / sdk_rate:,.0f}x")
 
         if arguments.large:
+            tree = over_tls[0].folder_tree
             server, cert = backlog(arguments.large, workdir)
             with server as url:
-                seconds, events, large_rss, _ = run_collector(
-                    url, cert, workdir / "large"
+                large = run_collector(url, cert, out)
+                held = run_collector(url, cert, out, "--max-folders", str(tree))
+            first = over_tls[0]
+            for label, run in (
+                (f"{first.events:,} events", first),
+                (f"{large.events:,} events", large),
+                (f"{held.events:,} events, --max-folders {tree:,}", held),
+            ):
+                print(
+                    f"RSS at {label}: peak {run.peak_rss_mib:,.0f} MiB, median "
+                    f"{run.median_rss_mib:,.0f} MiB; {run.folder_tree:,} folders "
+                    f"in the state ({run.rate:,.0f} events/s)"
                 )
-            print(
-                f"large: {events:,} events at {events / seconds:,.0f} events/s, "
-                f"peak RSS {large_rss:,.0f} MiB "
-                f"(vs {rss:,.0f} MiB at {arguments.events:,})"
-            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
