@@ -46,7 +46,8 @@ PAUSE_VARIABLE = "CTERA_AUDIT_TEST_PAUSE_AT"
 at the Nth arrival at a named point, so a crash test can SIGKILL it exactly there.
 Points: ``page`` (a page received, nothing of it written), ``write`` (its rows
 appended to the temporary files of an open commit), ``commit`` (the files of a
-commit renamed into place, the checkpoint not yet recorded)."""
+commit renamed into place, the checkpoint not yet recorded), ``retire`` (the
+checkpoint recorded, the files it replaced not yet deleted)."""
 _arrivals: Counter[str] = Counter()
 
 
@@ -62,6 +63,9 @@ class CollectorSettings:
     """Commit at least this often while events arrive, in seconds."""
     row_group_rows: int = 131_072
     """Rows per Parquet row group; also bounds the rows held in memory."""
+    file_bytes: int = 64 << 20
+    """Size a day's file grows to over commits: a commit that adds rows to a day
+    whose last file is under half of it rewrites that file with them."""
     read_ahead: int = 3
     """Pages fetched ahead of the writer."""
     max_results: int = 2000
@@ -92,7 +96,8 @@ class CollectorStatistics:
     commits: int = 0
     """Commits made in this run."""
     files: int = 0
-    """Data files committed in this run."""
+    """Data files this run added to the dataset; a day's file grown into a later
+    one counts once."""
     committed_events: int = 0
     """Events in the dataset after the last commit (all runs)."""
     ancestors_calls: int = 0
@@ -135,7 +140,7 @@ class CollectionSummary:
         return (
             f"Collected {self.events:,} events in {self.elapsed_s:.1f} s "
             f"({rate:,.0f} events/s) over {self.pages:,} pages, committed in "
-            f"{self.commits:,} checkpoint(s) writing {self.files:,} file(s); the "
+            f"{self.commits:,} checkpoint(s) adding {self.files:,} data file(s); the "
             f"dataset now holds {self.committed_events:,} events. Paths needed "
             f"{self.ancestors_calls:,} ancestors call(s); {self.unresolved:,} event(s) "
             f"kept without a path. Stopped because {self.stopped_because}."
@@ -238,11 +243,19 @@ class Collector:
         settings = self.settings
         checkpoint = store.checkpoint()
         writer = DatasetWriter(
-            storage, stream=settings.stream, row_group_rows=settings.row_group_rows
+            storage,
+            stream=settings.stream,
+            row_group_rows=settings.row_group_rows,
+            file_bytes=settings.file_bytes,
         )
+        retired = store.retired_files()
         await asyncio.to_thread(
-            writer.recover, store.committed_files(settings.stream), checkpoint.seq
+            writer.recover,
+            store.committed_files(settings.stream),
+            checkpoint.seq,
+            retired,
         )
+        store.forget_retired(retired)
         resolver = PathResolver(
             self.portal.ancestors, store.folders(), max_folders=settings.max_folders
         )
@@ -275,7 +288,7 @@ class Collector:
             asyncio.get_running_loop().call_later(
                 settings.duration_s, self.request_stop, "the duration ran out"
             )
-        writer.begin(commit.seq + 1)
+        writer.begin(commit.seq + 1, store.day_tails())
         try:
             async for page in self._until_stopped(stream):
                 if len(page):
@@ -287,7 +300,7 @@ class Collector:
                 full = writer.open_rows >= settings.max_rows
                 if full or writer.open_bytes >= settings.max_bytes or aged:
                     await commit(cursor, statistics)
-                    writer.begin(commit.seq + 1)
+                    writer.begin(commit.seq + 1, store.day_tails())
                     opened_at = self.clock()
                 self._report()
                 if settings.max_events and statistics.events >= settings.max_events:
@@ -414,20 +427,31 @@ class _Committer:
     ) -> None:
         rows = self.writer.open_rows
         files = await asyncio.to_thread(self.writer.finish)
+        retired = self.writer.retired
         _pause_point("commit")
         changed, forgotten = self.resolver.take_changes()
         try:
             self.store.commit(
-                self.seq + 1, cursor, self.events + rows, files, changed, forgotten
+                self.seq + 1,
+                cursor,
+                self.events + rows,
+                files,
+                changed,
+                forgotten,
+                retired,
             )
         except BaseException:
             await asyncio.to_thread(self.writer.withdraw, files)
             raise
         self.seq += 1
         self.events += rows
+        if retired:
+            _pause_point("retire")
+            deleted = await asyncio.to_thread(self._delete, retired)
+            self.store.forget_retired(deleted)
 
         statistics.commits += 1
-        statistics.files += len(files)
+        statistics.files += len(files) - len(retired)
         statistics.committed_events = self.events
         logger.info(
             "checkpoint %d committed: %d rows in %d file(s), %d events in the dataset",
@@ -436,6 +460,25 @@ class _Committer:
             len(files),
             self.events,
         )
+
+    def _delete(self, retired: list[str]) -> list[str]:
+        """Delete the files a commit replaced and return those deleted; any left
+        are deleted at the next start."""
+        deleted = []
+        for relative in retired:
+            try:
+                self.writer.storage.delete(relative)
+            except OSError as error:
+                logger.warning(
+                    "could not delete %s, replaced by checkpoint %d (%s); the next "
+                    "start deletes it",
+                    relative,
+                    self.seq,
+                    error,
+                )
+            else:
+                deleted.append(relative)
+        return deleted
 
 
 def _pause_point(point: str) -> None:

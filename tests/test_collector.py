@@ -153,3 +153,53 @@ async def test_files_read_back_with_declared_types(
     ).fetchall()
     assert relation == [("TIMESTAMP WITH TIME ZONE", "BIGINT", "DATE", 5_000)]
     assert pa.types.is_dictionary(pq.read_schema(files[0]).field("path_status").type)
+
+
+def _day(record: dict) -> str:
+    return f"event_date={record['portal_modified_date'][:10]}"
+
+
+def _day_files(out: Path) -> dict[str, list[Path]]:
+    days: dict[str, list[Path]] = {}
+    for path in sorted(out.glob("event_date=*/*.parquet")):
+        days.setdefault(path.parent.name, []).append(path)
+    return days
+
+
+async def test_a_day_file_grows_across_commits_and_runs(
+    start_simulator: StartSimulator, tmp_path: Path
+):
+    simulator = start_simulator(events=30_000, events_per_day=12_000)
+    truth = read_truth(simulator)
+    out = tmp_path / "ds"
+
+    first = await collect_from(simulator, out, until_idle=False, max_events=10_000)
+    second = await collect_from(simulator, out, max_rows=2_000)
+
+    assert first.commits + second.commits >= 10
+    assert_matches_truth(read_rows(out), truth)
+    days = _day_files(out)
+    seen_first = {_day(t) for t in truth[:10_000]}
+    assert set(days) == {_day(t) for t in truth} and len(days) > len(seen_first)
+    assert all(len(files) == 1 for files in days.values()), days
+    assert first.files == len(seen_first)
+    assert second.files == len(days) - len(seen_first)  # the rest grew older files
+    assert sum(pq.read_metadata(f).num_rows for [f] in days.values()) == 30_000
+
+
+async def test_a_day_file_stops_growing_at_half_the_target(
+    start_simulator: StartSimulator, tmp_path: Path
+):
+    simulator = start_simulator(events=20_000, events_per_day=40_000)
+    truth = read_truth(simulator)
+    out = tmp_path / "ds"
+    target = 400_000
+
+    await collect_from(simulator, out, max_rows=1_000, file_bytes=target)
+
+    assert_matches_truth(read_rows(out), truth)
+    [files] = _day_files(out).values()
+    sizes = [path.stat().st_size for path in files]
+    assert len(files) > 2
+    assert all(target // 2 <= size for size in sizes[:-1]), sizes
+    assert all(size < target for size in sizes), sizes

@@ -3,7 +3,8 @@
 Random kills (``test_crash.py``) land where time is spent; these land exactly
 in the narrow windows that matter. The collector's test hook
 (``CTERA_AUDIT_TEST_PAUSE_AT``, off by default) holds the process at a page, a
-write or a commit; the longpoll is caught by watching the simulator hold one.
+write, a commit or the retiring of replaced files; the longpoll is caught by
+watching the simulator hold one.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ POINTS = [
     ("page:3", lambda out: _parts(out) == _recorded(out)),
     ("write:2", lambda out: any(out.rglob(".tmp-*"))),
     ("commit:1", lambda out: _parts(out) > _recorded(out)),
+    ("retire:1", lambda out: _parts(out) > _recorded(out)),
 ]
 """Where each run is held, and how to tell the kill lands in that window.
 
 One dataset goes through every kill: the first run commits 4,000 events and
-dies in its third page; each later run resumes and dies at its own point."""
+dies in its third page; each later run resumes and dies at its own point. The
+last is between a commit that grew a day's file and the deletion of the file
+it replaced."""
 
 
 def test_kill_at_every_named_point_then_resume(
@@ -83,6 +87,7 @@ def test_kill_at_every_named_point_then_resume(
     assert_matches_truth(read_rows(out), read_truth(simulator))
     assert len(read_rows(out)) == EVENTS + 500
     assert_files_sound(out)
+    assert _parts(out) == _recorded(out)
 
 
 def _kill(process: subprocess.Popen[str]) -> None:

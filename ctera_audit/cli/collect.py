@@ -106,6 +106,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="commit at least this often",
     )
     parser.add_argument(
+        "--file-mb",
+        type=float,
+        default=defaults.file_bytes / (1 << 20),
+        metavar="MB",
+        help="size a day's data file grows to across commits (default %(default)g)",
+    )
+    parser.add_argument(
         "--max-folders",
         type=int,
         default=defaults.max_folders,
@@ -154,6 +161,7 @@ def run(arguments: argparse.Namespace) -> int:
         max_rows=arguments.max_rows,
         max_age_s=arguments.commit_every,
         max_folders=arguments.max_folders,
+        file_bytes=int(arguments.file_mb * (1 << 20)),
         until_idle=arguments.until_idle,
         max_events=arguments.max_events,
         duration_s=arguments.duration,

@@ -1,8 +1,10 @@
 """The collector's state store: checkpoint, file manifest and folder tree, in SQLite.
 
-One commit is one SQLite transaction: the files it makes visible, the cursor
-after their events and the folder-tree changes those events taught. Whatever
-the moment of a crash, the store holds either all of a commit or none of it.
+One commit is one SQLite transaction: the files it makes visible, the files
+they replace, the cursor after their events and the folder-tree changes those
+events taught. Whatever the moment of a crash, the store holds either all of a
+commit or none of it. A replaced file is recorded as retired until it has been
+deleted, so a crash in between leaves it to the next start to delete.
 
 The store lives in ``DIR/_state/`` (readers of the dataset skip names starting
 with ``_``), readable by its owner only, and is locked so that two collectors
@@ -40,6 +42,7 @@ CREATE TABLE IF NOT EXISTS checkpoint (
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, stream TEXT NOT NULL, seq INTEGER NOT NULL,
     rows INTEGER NOT NULL, bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS retired (path TEXT PRIMARY KEY, stream TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS folders (
     stream TEXT NOT NULL, guid TEXT NOT NULL, name TEXT NOT NULL, parent TEXT,
     deleted INTEGER NOT NULL, from_stream INTEGER NOT NULL,
@@ -140,6 +143,34 @@ class StateStore:
             )
         return {path for (path,) in rows}
 
+    def day_tails(self) -> dict[str, CommittedFile]:
+        """The last file this stream committed for each day, by partition folder
+        (``event_date=YYYY-MM-DD``)."""
+        rows = self._db.execute(
+            "SELECT path, rows, bytes FROM files WHERE stream = ? ORDER BY seq",
+            (self.stream,),
+        )
+        return {path.split("/", 1)[0]: CommittedFile(path, *row) for path, *row in rows}
+
+    def retired_files(self) -> set[str]:
+        """Files this stream's commits replaced that may not be deleted yet."""
+        rows = self._db.execute(
+            "SELECT path FROM retired WHERE stream = ?", (self.stream,)
+        )
+        return {path for (path,) in rows}
+
+    def forget_retired(self, paths: Iterable[str]) -> None:
+        """Note that retired files are deleted."""
+        try:
+            self._db.executemany(
+                "DELETE FROM retired WHERE path = ?", [(path,) for path in paths]
+            )
+        except sqlite3.Error as error:
+            raise DatasetError(
+                f"could not update the state store ({error}); the files it lists "
+                "as replaced are deleted again at the next start"
+            ) from error
+
     def folders(self) -> Iterator[FolderRecord]:
         """The folder tree persisted by earlier commits of this stream."""
         rows = self._db.execute(
@@ -158,11 +189,13 @@ class StateStore:
         files: Iterable[CommittedFile],
         folders: Iterable[FolderRecord],
         forgotten: Iterable[str] = (),
+        retired: Iterable[str] = (),
     ) -> None:
         """Record one commit atomically; call only once its files are durable.
 
         ``folders`` are the tree's changed folders, ``forgotten`` the guids of
-        folders the tree no longer keeps.
+        folders the tree no longer keeps, ``retired`` the files whose rows the
+        new files hold: they leave the manifest and wait to be deleted.
         """
         now = dt.datetime.now(dt.UTC).isoformat()
         try:
@@ -170,6 +203,12 @@ class StateStore:
             self._db.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
                 [(f.path, self.stream, seq, f.rows, f.bytes) for f in files],
+            )
+            replaced = [(path,) for path in retired]
+            self._db.executemany("DELETE FROM files WHERE path = ?", replaced)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO retired VALUES (?, ?)",
+                [(path, self.stream) for (path,) in replaced],
             )
             self._db.executemany(
                 "INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?, ?, ?)",

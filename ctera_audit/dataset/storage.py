@@ -1,12 +1,12 @@
 """Where the data files live: a local directory or an object store.
 
-The dataset writer needs four things from a place that keeps files: an output
-stream for a new file, a way to make the written file visible whole, a listing
-of what is there and deletion. A local directory gets "visible whole" from a
-hidden temporary file, fsync and an atomic rename. An object store gets it from
-the upload itself: an object appears only once its PUT (or multipart upload) is
-complete, so objects are written straight to their final name and nothing is
-renamed.
+The dataset writer needs five things from a place that keeps files: an output
+stream for a new file, a way to make the written file visible whole, reading a
+file back (to grow a day's file), a listing of what is there and deletion. A
+local directory gets "visible whole" from a hidden temporary file, fsync and an
+atomic rename. An object store gets it from the upload itself: an object
+appears only once its PUT (or multipart upload) is complete, so objects are
+written straight to their final name and nothing is renamed.
 
 The state store always stays on a local disk (SQLite needs file locks and
 in-place writes an object store does not offer): in the dataset's ``_state``
@@ -117,6 +117,10 @@ class Storage(ABC):
         """Close ``sink`` and make sure nothing of it stays visible; never raises."""
 
     @abstractmethod
+    def open_input(self, relative: str) -> pa.NativeFile:
+        """Open a published file for reading."""
+
+    @abstractmethod
     def list_files(self) -> list[str]:
         """Every file in the partition folders, unfinished temporary files included."""
 
@@ -181,6 +185,10 @@ class LocalStorage(Storage):
         with contextlib.suppress(OSError):
             final.with_name(temporary_name(final.name)).unlink(missing_ok=True)
 
+    def open_input(self, relative: str) -> pa.NativeFile:
+        """Map the file into memory."""
+        return pa.memory_map(str(self.root / relative))
+
     def list_files(self) -> list[str]:
         """Files one level below the ``event_date=`` folders."""
         return [
@@ -237,6 +245,10 @@ class ObjectStorage(Storage):
             sink.close()
         with contextlib.suppress(OSError, pa.ArrowException):
             self.delete(relative)
+
+    def open_input(self, relative: str) -> pa.NativeFile:
+        """Open the object for random access reads."""
+        return self.filesystem.open_input_file(f"{self.base}/{relative}")
 
     def list_files(self) -> list[str]:
         """Objects one level below the ``event_date=`` prefixes."""

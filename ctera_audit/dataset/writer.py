@@ -8,6 +8,12 @@ and the :class:`~.storage.Storage` keeps it invisible until
 place on a local disk, an upload completed under the final name on an object
 store. Because a name depends only on the stream and the sequence number, a
 file left by a crash before its commit is recognised on start-up and removed.
+
+A day's file grows across commits: when a commit adds rows to a day whose last
+file is still small, the new file starts with that file's rows and the old one
+is retired (dropped from the manifest by the same commit, deleted after it).
+So a collector that commits every few minutes still leaves a few files of tens
+of MB per day, not hundreds of small ones.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -49,6 +56,8 @@ class DatasetWriter:
         stream: name of the stream, part of every file name it writes.
         row_group_rows: rows per Parquet row group (and the memory bound).
         compression: Parquet codec, zstd by default.
+        file_bytes: the size a day's file grows to; a day's last file under
+            half of it is rewritten with the next rows of that day.
     """
 
     def __init__(
@@ -58,19 +67,31 @@ class DatasetWriter:
         stream: str = "main",
         row_group_rows: int = 131_072,
         compression: str = "zstd",
+        file_bytes: int = 64 << 20,
     ) -> None:
         self.storage = storage
         self.stream = stream
         self.row_group_rows = row_group_rows
         self.compression = compression
+        self.file_bytes = file_bytes
         self._seq: int | None = None
         self._files: dict[str, _OpenFile] = {}
+        self._tails: dict[str, CommittedFile] = {}
+        self.retired: list[str] = []
+        """Files whose rows the current commit's files took over."""
         self.open_rows = 0
+        """New rows in the open files (rows taken over not counted)."""
         self.open_bytes = 0
 
-    def begin(self, seq: int) -> None:
-        """Start collecting rows for commit ``seq``."""
+    def begin(self, seq: int, tails: dict[str, CommittedFile] | None = None) -> None:
+        """Start collecting rows for commit ``seq``.
+
+        ``tails`` are the last committed file of each day, by partition folder
+        (``event_date=YYYY-MM-DD``), as :meth:`StateStore.day_tails` gives them.
+        """
         self._seq = seq
+        self._tails = tails or {}
+        self.retired = []
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Append rows (of ``BATCH_SCHEMA``) to the files of the current commit."""
@@ -129,11 +150,17 @@ class DatasetWriter:
         self._files.clear()
         self.open_rows = self.open_bytes = 0
 
-    def recover(self, committed: set[str], checkpoint_seq: int) -> int:
+    def recover(
+        self,
+        committed: set[str],
+        checkpoint_seq: int,
+        retired: Iterable[str] = (),
+    ) -> int:
         """Remove this stream's leftovers of an interrupted run; return how many.
 
-        Leftovers are temporary files and files of the commit that was being
-        prepared (seq ``checkpoint_seq + 1``) that no commit recorded. Any other
+        Leftovers are files a commit retired, temporary files, and files of the
+        commit that was being prepared (seq ``checkpoint_seq + 1``) that no
+        commit recorded. Any other
         file of this stream missing from ``committed`` means the state store is
         not the one that wrote the dataset (a lost or wrong state directory);
         deleting it would destroy committed data, so recovery refuses instead.
@@ -141,6 +168,15 @@ class DatasetWriter:
         Raises:
             DatasetError: this stream has files the state store does not know.
         """
+        for relative in retired:
+            try:
+                self.storage.delete(relative)
+            except OSError as error:
+                raise DatasetError(
+                    f"cannot remove {relative}, a file a later commit replaced, from "
+                    f"{self.storage.location} ({error}); check the permission to "
+                    "delete there and run again"
+                ) from error
         try:
             files = self.storage.list_files()
         except OSError as error:
@@ -185,9 +221,12 @@ class DatasetWriter:
 
     def _append(self, day: str, batch: pa.RecordBatch) -> None:
         open_file = self._files.get(day) or self._open(day)
-        open_file.pending.append(batch.select(SCHEMA.names))
-        open_file.pending_rows += batch.num_rows
-        open_file.rows += batch.num_rows
+        self._pend(open_file, batch.select(SCHEMA.names))
+
+    def _pend(self, open_file: _OpenFile, rows: pa.RecordBatch) -> None:
+        open_file.pending.append(rows)
+        open_file.pending_rows += rows.num_rows
+        open_file.rows += rows.num_rows
         if open_file.pending_rows >= self.row_group_rows:
             self._flush_pending(open_file)
 
@@ -227,7 +266,29 @@ class DatasetWriter:
             ) from error
         open_file = _OpenFile(relative, sink, writer)
         self._files[day] = open_file
+        tail = self._tails.get(f"{PARTITION_COLUMN}={day}")
+        if tail is not None and tail.bytes < self.file_bytes // 2:
+            self._take_over(open_file, tail)
         return open_file
+
+    def _take_over(self, open_file: _OpenFile, tail: CommittedFile) -> None:
+        """Start a day's new file with the rows of its last one, which retires."""
+        try:
+            with self.storage.open_input(tail.path) as source:
+                batches = pq.ParquetFile(source).iter_batches(self.row_group_rows)
+                for batch in batches:
+                    self._pend(
+                        open_file,
+                        pa.RecordBatch.from_arrays(batch.columns, schema=SCHEMA),
+                    )
+        except (OSError, pa.ArrowException) as error:
+            raise DatasetError(
+                f"could not read the committed file {tail.path} of "
+                f"{self.storage.location} to grow its day's file ({error}); nothing "
+                "was committed; check that the dataset's files are intact and "
+                "readable, then run again"
+            ) from error
+        self.retired.append(tail.path)
 
     def _flush_pending(self, open_file: _OpenFile) -> None:
         if not open_file.pending:
