@@ -139,6 +139,11 @@ def parse_page(raw: bytes) -> Page:
     return Page(entries, cursor, bool(page.get("has_more")))
 
 
+_LONGEST_TAIL = 16_384
+"""Bytes from the last ``"cursor":`` to the end beyond which the cursor is not
+at the end (a cursor is some hundred bytes), and no guess is worth a parse."""
+
+
 class CursorGuess(NamedTuple):
     """The cursor and ``has_more`` of a list answer, read off its end."""
 
@@ -169,7 +174,7 @@ def trailing_cursor(raw: bytes) -> CursorGuess | None:
     of the body does not read that way.
     """
     start = raw.rfind(b'"cursor":')
-    if start < 0:
+    if start < 0 or len(raw) - start > _LONGEST_TAIL:
         return None
     try:
         tail = orjson.loads(b"{" + raw[start:])

@@ -62,6 +62,12 @@ def test_a_truncated_body_gives_no_guess():
     assert trailing_cursor(b'{"entries":[],"cursor":"c2","has_') is None
 
 
+def test_a_cursor_far_from_the_end_gives_no_guess():
+    body = {"cursor": "c2", "has_more": True, "entries": [ENTRY] * 500}
+
+    assert trailing_cursor(json.dumps(body).encode()) is None
+
+
 async def _every_page(
     list_page: Callable[[str | None], Awaitable[Page]],
 ) -> list[tuple[str, bool, list[dict]]]:
