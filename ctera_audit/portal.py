@@ -12,7 +12,7 @@ import logging
 import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -77,6 +77,49 @@ class CloudFolderRef:
 
 
 @dataclass(frozen=True)
+class SessionRecipe:
+    """What it takes to open another session like a logged-in :class:`Portal`'s,
+    for instance in a child process.
+
+    It carries the password: hand it over a pipe, never on a command line, in
+    the environment or in a file.
+    """
+
+    url: str
+    context: Context
+    verify: bool | str
+    timeout_s: float
+    retry: RetryPolicy
+    username: str
+    password: str = field(repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The recipe as JSON values."""
+        return {**asdict(self), "retry": asdict(self.retry)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SessionRecipe:
+        """Read a recipe written by :meth:`to_json`."""
+        return cls(**{**data, "retry": RetryPolicy(**data["retry"])})
+
+    async def open(self) -> Portal:
+        """A new, logged-in portal session."""
+        portal = Portal(
+            self.url,
+            context=self.context,
+            verify=self.verify,
+            timeout_s=self.timeout_s,
+            retry=self.retry,
+        )
+        try:
+            await portal.login(self.username, self.password)
+        except BaseException:
+            await portal.close()
+            raise
+        return portal
+
+
+@dataclass(frozen=True)
 class _Credentials:
     username: str
     password: str
@@ -124,6 +167,8 @@ class Portal:
         self.base_url = _base_url(url, port, https)
         self.context = context
         self.retry = retry or RetryPolicy()
+        self._verify = verify
+        self._timeout_s = timeout_s
         self._sleep = sleep
         self._credentials: _Credentials | None = None
         self._relogin_lock = asyncio.Lock()
@@ -158,6 +203,20 @@ class Portal:
             sleep=self._sleep,
         )
         logger.info("logged in to %s as %s (%s)", self.base_url, username, self.context)
+
+    def session_recipe(self) -> SessionRecipe | None:
+        """How to open another session like this one; None before :meth:`login`."""
+        if self._credentials is None or not isinstance(self._verify, bool | str):
+            return None
+        return SessionRecipe(
+            self.base_url,
+            self.context,
+            self._verify,
+            self._timeout_s,
+            self.retry,
+            self._credentials.username,
+            self._credentials.password,
+        )
 
     async def logout(self) -> None:
         """End the session; a session the portal already forgot is not an error."""
