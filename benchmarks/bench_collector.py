@@ -4,8 +4,10 @@ In one run, on the same simulated workload (the simulator in its own process):
 
 * ours: ``python -m ctera_audit collect`` in a child process, full paths and
   Parquet included, timed from start to exit; its peak RSS from ``wait4``.
-  ``--repeat`` runs over HTTPS and as many over plain HTTP, each into a fresh
-  dataset; the table gives the median and the best of each;
+  ``--repeat`` runs over HTTPS, alternating with as many that read pages in
+  the collector's own process (``--pages-in-this-process``), and as many over
+  plain HTTP, each into a fresh dataset; the table gives the median and the
+  best of each;
 * the SDK's documented pattern: its notification service plus one ancestors call
   per event, on the first ``--sdk-events`` events of the same workload, served by
   a portal whose backlog ends there (so every object still exists and every
@@ -211,7 +213,12 @@ def main() -> None:
             )
         server, cert = backlog(arguments.events, workdir)
         with server as url:
-            over_tls = repeated(url, cert, out, arguments.repeat)
+            over_tls, in_one_process = [], []
+            for _ in range(arguments.repeat):
+                over_tls.append(run_collector(url, cert, out))
+                in_one_process.append(
+                    run_collector(url, cert, out, "--pages-in-this-process")
+                )
         server, _ = backlog(arguments.events, workdir, tls=False)
         with server as url:
             over_http = repeated(url, None, out, arguments.repeat)
@@ -222,6 +229,9 @@ def main() -> None:
             "process"
         )
         print(describe("HTTPS", over_tls))
+        print(describe("HTTPS, pages read in the collector's process", in_one_process))
+        alone = statistics.median(run.rate for run in in_one_process)
+        print(f"ratio, page reader process / pages in one process: {ours / alone:.2f}")
         print(describe("plain HTTP", over_http))
         print(
             f"SDK documented pattern (service + ancestors per event, "

@@ -33,6 +33,7 @@ from .dataset.state import StateStore
 from .dataset.storage import S3Options, Storage, open_storage
 from .dataset.writer import DatasetWriter
 from .notifications import NotificationService
+from .page_process import PageProcess
 from .pages import Page
 from .paths import PageOutline, PathResolver
 from .portal import CloudFolderRef, Portal
@@ -72,6 +73,10 @@ class CollectorSettings:
     """Events per list page."""
     max_folders: int = 2_000_000
     """Bound on the folder tree kept in memory."""
+    pages_in_process: bool = True
+    """List and parse the stream's pages in a child process (see
+    :mod:`ctera_audit.page_process`); off, or with content capture, they are
+    read in this one."""
     until_idle: bool = False
     """Stop once the stream has caught up with the portal."""
     max_events: int | None = None
@@ -270,11 +275,7 @@ class Collector:
         )
 
         commit = _Committer(store, writer, resolver, checkpoint.seq, checkpoint.events)
-        service = NotificationService(
-            self.portal,
-            read_ahead=settings.read_ahead,
-            max_results=settings.max_results,
-        )
+        service = self._page_source()
         stream = service.pages(
             cloudfolders=folder_ids,
             cursor=checkpoint.cursor,
@@ -388,6 +389,23 @@ class Collector:
         newest = pc.max(batch.column("portal_modified_date")).as_py()
         if newest is not None:
             statistics.lag_s = (collected_at - newest).total_seconds()
+
+    def _page_source(self) -> NotificationService | PageProcess:
+        """Where pages come from: a child process, unless settings or content
+        capture (which reads every entry) keep them in this one."""
+        settings = self.settings
+        session = self.portal.session_recipe()
+        if settings.pages_in_process and self.content is None and session:
+            return PageProcess(
+                session,
+                read_ahead=settings.read_ahead,
+                max_results=settings.max_results,
+            )
+        return NotificationService(
+            self.portal,
+            read_ahead=settings.read_ahead,
+            max_results=settings.max_results,
+        )
 
     async def _folder_info(self) -> FolderInfo:
         """Names and owners of the cloud folders, for the rows' labels."""

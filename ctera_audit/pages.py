@@ -88,11 +88,19 @@ class Page:
 
     @property
     def entries(self) -> list[dict[str, Any]]:
-        """The entries as dicts, in server order."""
+        """The entries as dicts, in server order.
+
+        A page read into columns parses its body now; one that came without
+        its body (from a page reader process) gives every field, absent ones
+        as None.
+        """
         if self._entries is None:
-            assert self._raw is not None
-            self._entries = load_json(self._raw)["entries"]
-            self._raw = None
+            if self._raw is not None:
+                self._entries = load_json(self._raw)["entries"]
+                self._raw = None
+            else:
+                assert self.columns is not None
+                self._entries = self.columns.to_pylist()
         return self._entries
 
     def __len__(self) -> int:

@@ -113,6 +113,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="size a day's data file grows to across commits (default %(default)g)",
     )
     parser.add_argument(
+        "--pages-in-this-process",
+        action="store_true",
+        help="list and parse pages in this process, not in a child process (a "
+        "machine with a single core gains nothing from the child)",
+    )
+    parser.add_argument(
         "--max-folders",
         type=int,
         default=defaults.max_folders,
@@ -161,6 +167,7 @@ def run(arguments: argparse.Namespace) -> int:
         max_rows=arguments.max_rows,
         max_age_s=arguments.commit_every,
         max_folders=arguments.max_folders,
+        pages_in_process=not arguments.pages_in_this_process,
         file_bytes=int(arguments.file_mb * (1 << 20)),
         until_idle=arguments.until_idle,
         max_events=arguments.max_events,
