@@ -275,7 +275,9 @@ class DatasetWriter:
         """Start a day's new file with the rows of its last one, which retires."""
         try:
             with self.storage.open_input(tail.path) as source:
-                batches = pq.ParquetFile(source).iter_batches(self.row_group_rows)
+                batches = pq.ParquetFile(source).iter_batches(
+                    self.row_group_rows, use_threads=False
+                )
                 for batch in batches:
                     self._pend(
                         open_file,
