@@ -190,21 +190,23 @@ def _next_frame(source: IO[bytes]) -> tuple[bytes, dict[str, Any], Page | None]:
         return b"", {}, None
     kind, header_size, payload_size = _FRAME.unpack(prefix)
     header = json.loads(source.read(header_size))
-    payload = source.read(payload_size)
     if kind == _PAGE:
+        # Read into Arrow's own memory: the columns stay views of it, and a
+        # page's worth of Python bytes freed every page fragments the heap.
+        payload = pa.allocate_buffer(payload_size)
+        if source.readinto(memoryview(payload)) < payload_size:  # type: ignore[attr-defined]
+            return b"", {}, None  # the child ended mid-frame
         entries = pa.ipc.open_stream(payload).read_next_batch().to_struct_array()
         outline = PageOutline.from_columns(entries)
         page = Page(
             None, header["cursor"], header["has_more"], columns=entries, outline=outline
         )
         return kind, header, page
-    if kind == _ROWS:
-        return (
-            kind,
-            header,
-            Page(json.loads(payload), header["cursor"], header["has_more"]),
-        )
-    return kind, header, None
+    payload = source.read(payload_size)
+    if kind != _ROWS:
+        return kind, header, None
+    rows = json.loads(payload)
+    return kind, header, Page(rows, header["cursor"], header["has_more"])
 
 
 def _log_again(header: dict[str, Any]) -> None:
