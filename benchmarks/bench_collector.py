@@ -3,7 +3,7 @@
 In one run, on the same simulated workload (the simulator in its own process):
 
 * ours: ``python -m ctera_audit collect`` in a child process, full paths and
-  Parquet included, timed from start to exit; its peak RSS from ``wait4``.
+  Parquet included, timed from start to exit; its RSS sampled by a launcher.
   ``--repeat`` runs over HTTPS, alternating with as many that read pages in
   the collector's own process (``--pages-in-this-process``), and as many over
   plain HTTP, each into a fresh dataset; the table gives the median and the
@@ -49,29 +49,45 @@ started = time.perf_counter()
 child = subprocess.Popen(sys.argv[1:])
 samples, done = [], threading.Event()
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return sum(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+
+def parent_of(entry):
+    with open(f"/proc/{entry}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+def family(pid):
+    members = [pid]
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if parent_of(entry) == pid:
+                members.append(int(entry))
+        except OSError:
+            pass
+    return members
+
 def sample():
     while not done.wait(0.25):
         try:
-            with open(f"/proc/{child.pid}/status") as status:
-                rss = [line for line in status if line.startswith("VmRSS")]
+            samples.append(sum(rss_kib(pid) for pid in family(child.pid)))
         except OSError:
-            return
-        samples.extend(int(line.split()[1]) for line in rss)
+            pass
 
 threading.Thread(target=sample, daemon=True).start()
 _, status, usage = os.wait4(child.pid, 0)
 done.set()
 settled = samples[len(samples) // 2 :]
 typical = statistics.median(settled) if settled else 0
-print(time.perf_counter() - started, usage.ru_maxrss, typical, file=sys.stderr)
+print(time.perf_counter() - started, max(samples, default=0), typical, file=sys.stderr)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
-"""Runs the collector and reports its wall time, its peak RSS and the median of
-its RSS sampled four times a second over the second half of the run, once
-start-up is far behind (KiB). A process's peak RSS counts the image
-of the process it was forked from, so the collector is started from this small
-launcher rather than from the benchmark, which grows as it reads back the
-datasets."""
+"""Runs the collector and reports its wall time, then the RSS of the collector
+and its page reader process together, sampled four times a second: the
+highest sample, and the median over the second half of the run, once start-up
+is far behind (KiB). It is a process of its own because a process's peak RSS
+counts the image of the process it was forked from: the benchmark grows as it
+reads back the datasets."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class Run:
     own_rate: float
     """The rate the summary states: login to last commit."""
     peak_rss_mib: float
+    """The highest RSS sample of the collector and its page reader together."""
     median_rss_mib: float
     """RSS over the second half of the run, the median: its level, not its spikes."""
     folder_tree: int
