@@ -73,7 +73,7 @@ class CollectorSettings:
     """Events per list page."""
     max_folders: int = 2_000_000
     """Bound on the folder tree kept in memory."""
-    pages_in_process: bool = True
+    page_reader_process: bool = True
     """List and parse the stream's pages in a child process (see
     :mod:`ctera_audit.page_process`); off, or with content capture, they are
     read in this one."""
@@ -395,7 +395,7 @@ class Collector:
         capture (which reads every entry) keep them in this one."""
         settings = self.settings
         session = self.portal.session_recipe()
-        if settings.pages_in_process and self.content is None and session:
+        if settings.page_reader_process and self.content is None and session:
             return PageProcess(
                 session,
                 read_ahead=settings.read_ahead,

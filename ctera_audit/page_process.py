@@ -151,7 +151,7 @@ async def _receive(
             outcome = CteraAuditError(
                 f"the page reader process ended unexpectedly (status {child.poll()}); "
                 "run again, or read pages in this process "
-                "(CollectorSettings(pages_in_process=False))"
+                "(CollectorSettings(page_reader_process=False))"
             )
         await arrived.put(outcome)
         return

@@ -199,10 +199,10 @@ class MultiStreamCollector:
             await self.plan(), shard=self.shard, names=self.group_names
         )
         # Page reader processes pay for one stream; many would only compete.
-        in_process = self.settings.pages_in_process and len(groups) == 1
+        reader_process = self.settings.page_reader_process and len(groups) == 1
         for group in groups:
             settings = dataclasses.replace(
-                self.settings, stream=group.name, pages_in_process=in_process
+                self.settings, stream=group.name, page_reader_process=reader_process
             )
             self.collectors[group.name] = Collector(
                 self.portal,

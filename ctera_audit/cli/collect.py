@@ -167,7 +167,7 @@ def run(arguments: argparse.Namespace) -> int:
         max_rows=arguments.max_rows,
         max_age_s=arguments.commit_every,
         max_folders=arguments.max_folders,
-        pages_in_process=not arguments.pages_in_this_process,
+        page_reader_process=not arguments.pages_in_this_process,
         file_bytes=int(arguments.file_mb * (1 << 20)),
         until_idle=arguments.until_idle,
         max_events=arguments.max_events,
