@@ -23,6 +23,7 @@ rather than leaving it unresolved.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -173,8 +174,10 @@ class PathResolver:
     Args:
         ancestors: the portal's ancestors call, ``(folder_id, guid) -> chain``.
         folders: a tree persisted by an earlier run, to start warm.
-        max_folders: bound on the folders kept; the oldest learned are dropped
-            past it (and asked for again should an event need them).
+        max_folders: bound on the folders kept. Past it, before a page, the
+            least recently used folders with none of their own below them are
+            dropped, so every folder kept keeps its parents; an event that
+            needs one again asks the portal.
         remembered_deletions: how many deleted folders are kept, newest first,
             for events that still name them as a parent.
         concurrency: ancestors calls in flight at once.
@@ -208,6 +211,7 @@ class PathResolver:
             guid for guid, folder in self._folders.items() if folder.deleted
         )
         self.statistics = ResolverStatistics()
+        self._keep_within_bound()
 
     def __len__(self) -> int:
         return len(self._folders)
@@ -219,6 +223,7 @@ class PathResolver:
         everything else missing from the tree is fetched concurrently, once per
         guid.
         """
+        self._keep_within_bound()
         known, failed = self._folders, self._failed
         unknown = [
             code
@@ -273,19 +278,19 @@ class PathResolver:
             if created:
                 naming.retry_unresolved()
         naming.name_rows_before(len(page.parent_codes))
-        return naming.result()
+        named = naming.result()
+        self._keep_within_bound()
+        return named
 
     def _reshapes(self, event: FolderEvent) -> bool:
         """Whether applying ``event`` may change the path of a folder already known."""
         folder = self._folders.get(event.guid)
-        if folder is None:
-            evicts = len(self._folders) >= self._max_folders
-        else:
-            evicts = False
-            if (folder.name, folder.parent) != (event.name, event.parent):
-                return True
-        forgets = event.deleted and len(self._deletions) >= self._remembered_deletions
-        return evicts or forgets
+        if folder is not None and (folder.name, folder.parent) != (
+            event.name,
+            event.parent,
+        ):
+            return True
+        return event.deleted and len(self._deletions) >= self._remembered_deletions
 
     def _name(self, parent: Any, name: str) -> tuple[str | None, str | None, str]:
         if not isinstance(parent, str):
@@ -303,19 +308,16 @@ class PathResolver:
             for guid in self._changed
             if (folder := self._folders.get(guid)) is not None
         ]
-        forgotten = list(self._forgotten)
+        forgotten = [guid for guid in self._forgotten if guid not in self._folders]
         self._changed.clear()
         self._forgotten.clear()
         return changed, forgotten
 
     def _apply_folder(
         self, guid: str, name: str, parent: Any, deleted: bool
-    ) -> list[str] | None:
-        """Apply a folder event to the tree.
-
-        Returns the folders whose paths it may have changed, or None when it
-        may have changed any (the tree was evicted).
-        """
+    ) -> list[str]:
+        """Apply a folder event to the tree; return the folders whose paths it
+        may have changed."""
         changed: list[str] = []
         folder = self._folders.get(guid)
         parent = _guid_or_none(parent)
@@ -330,9 +332,6 @@ class PathResolver:
         self._changed.add(guid)
         if deleted:
             changed += self._remember_deletion(guid)
-        if len(self._folders) > self._max_folders:
-            self._evict()
-            return None
         return changed
 
     def _remember_deletion(self, guid: str) -> list[str]:
@@ -374,6 +373,9 @@ class PathResolver:
         return visited
 
     def _path_of(self, guid: str) -> tuple[str | None, str]:
+        folder = self._folders.pop(guid, None)
+        if folder is not None:
+            self._folders[guid] = folder  # the most recently used go last
         cached = self._paths.get(guid)
         if cached is not None:
             return cached
@@ -451,14 +453,42 @@ class PathResolver:
                 self._changed.add(guid)
             previous = guid
 
-    def _evict(self) -> None:
-        """Drop the oldest tenth of the tree; an event needing it asks again."""
-        count = len(self._folders) // 10
-        for guid in list(self._folders)[:count]:
-            del self._folders[guid]
-        self._index_children()
-        self._paths.clear()
-        self.statistics.evictions += count
+    def _keep_within_bound(self) -> None:
+        """Past the bound, drop folders down to nine tenths of it.
+
+        Only folders with nothing of the tree below them go, least recently
+        used first, so no walk ever meets a missing ancestor; the state store
+        forgets them with the next commit, and a restart loads a tree within
+        the bound. Called between pages (before one is prepared and after one
+        is named): while a page is named the tree may hold that page's own
+        folders past the bound, but never loses one it was prepared with.
+        """
+        if len(self._folders) <= self._max_folders:
+            return
+
+        excess = len(self._folders) - int(self._max_folders * 0.9)
+        while excess > 0:
+            leaves = list(
+                itertools.islice(
+                    (guid for guid in self._folders if not self._children.get(guid)),
+                    excess,
+                )
+            )
+            if not leaves:
+                break
+            for guid in leaves:
+                self._drop_leaf(guid)
+            excess -= len(leaves)
+            self.statistics.evictions += len(leaves)
+
+    def _drop_leaf(self, guid: str) -> None:
+        folder = self._folders.pop(guid)
+        self._children.pop(guid, None)
+        if folder.parent is not None:
+            self._children.get(folder.parent, set()).discard(guid)
+        self._paths.pop(guid, None)
+        self._changed.discard(guid)
+        self._forgotten.add(guid)
 
 
 def _guid_or_none(value: Any) -> str | None:

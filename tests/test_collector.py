@@ -13,11 +13,17 @@ import pytest
 
 from ctera_audit import Portal
 from ctera_audit.collector import Collector, CollectorSettings
+from ctera_audit.dataset.inspect import inspect_dataset
 from ctera_audit.dataset.schema import SCHEMA, SCHEMA_VERSION
 from ctera_audit.errors import DatasetError
 from ctera_audit.simulator import FaultPlan
 
-from .collecting import assert_matches_truth, collect_from, read_rows
+from .collecting import (
+    assert_each_event_once,
+    assert_matches_truth,
+    collect_from,
+    read_rows,
+)
 from .conftest import StartSimulator, read_truth
 
 
@@ -63,6 +69,35 @@ async def test_resume_continues_exactly_where_it_stopped(
     assert first.committed_events == 6_000
     assert second.events == 14_000
     assert_matches_truth(read_rows(out), truth)
+
+
+async def test_the_folder_bound_holds_in_the_state_across_runs(
+    start_simulator: StartSimulator, tmp_path: Path
+):
+    simulator = start_simulator(events=20_000, ground_truth_hashes=False)
+    truth = read_truth(simulator)
+    out = tmp_path / "ds"
+    assert len({t["guid"] for t in truth if t["type"] == "folder"}) > 1_000
+
+    await collect_from(
+        simulator, out, until_idle=False, max_events=8_000, max_folders=400
+    )
+    after_first = inspect_dataset(out).folder_tree
+    await collect_from(simulator, out, max_folders=150, max_rows=3_000)
+
+    assert 0 < after_first <= 400
+    assert 0 < inspect_dataset(out).folder_tree <= 150
+    rows = read_rows(out)
+    assert_each_event_once(rows, truth)
+    # Past the bound some parents are asked for again: named as they are now,
+    # or not at all if deleted since. What the tree names is event-time true.
+    from_tree = [
+        (row["path"], t["path"])
+        for row, t in zip(rows, truth, strict=True)
+        if row["path_status"] == "tree"
+    ]
+    assert from_tree, "no path was named from the tree"
+    assert all(path == true_path for path, true_path in from_tree)
 
 
 async def test_folder_subset_and_another_portal_is_refused(

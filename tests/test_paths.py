@@ -71,25 +71,32 @@ async def test_memory_bound_evicts_relearns_and_never_misnames(
     async with Portal(simulator.url) as portal:
         await portal.login("admin", "secret")
         resolver = PathResolver(portal.ancestors, max_folders=200)
-        cursor, resolved = None, []
+        cursor, paths, statuses, sizes = None, [], [], []
         while True:
-            page = await portal.list_changes(cursor)
-            await resolver.prepare(PageOutline.from_entries(page.entries))
-            resolved += [resolver.resolve(entry) for entry in page.entries]
+            page = await portal.list_changes(cursor, max_results=500)
+            outline = PageOutline.from_entries(page.entries)
+            await resolver.prepare(outline)
+            named, _, named_by = resolver.resolve_page(outline)
+            paths += named.to_pylist()
+            statuses += named_by.to_pylist()
+            sizes.append(len(resolver))
             cursor = page.cursor
             if not page.has_more:
                 break
 
-    assert len(resolver) <= 200
+    assert max(sizes) <= 200
     assert resolver.statistics.evictions > 0
-    assert len(resolved) == len(truth)
+    assert len(paths) == len(truth)
     from_tree = [
         (path, t["path"])
-        for (path, _, status), t in zip(resolved, truth, strict=True)
+        for path, status, t in zip(paths, statuses, truth, strict=True)
         if status == TREE
     ]
     assert from_tree, "no path was named from the tree"
     assert all(path == true_path for path, true_path in from_tree)
+    # Dropped folders have their parents kept, so nothing is left unnamed for a
+    # missing ancestor; only for a folder deleted before it was asked for again.
+    assert not [status for status in statuses if "parent unknown" in status]
 
 
 async def test_deleted_folders_are_forgotten_beyond_the_bound(

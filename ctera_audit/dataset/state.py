@@ -172,10 +172,11 @@ class StateStore:
             ) from error
 
     def folders(self) -> Iterator[FolderRecord]:
-        """The folder tree persisted by earlier commits of this stream."""
+        """The folder tree persisted by earlier commits of this stream, the
+        least recently changed first (a replaced row takes a new rowid)."""
         rows = self._db.execute(
             "SELECT guid, name, parent, deleted, from_stream FROM folders "
-            "WHERE stream = ?",
+            "WHERE stream = ? ORDER BY rowid",
             (self.stream,),
         )
         for guid, name, parent, deleted, from_stream in rows:
