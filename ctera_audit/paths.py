@@ -283,8 +283,13 @@ class PathResolver:
         return named
 
     def _reshapes(self, event: FolderEvent) -> bool:
-        """Whether applying ``event`` may change the path of a folder already known."""
+        """Whether applying ``event`` may change how a folder already known is
+        named: its path, or, for a folder an ancestors answer taught, only
+        whether the name is event-time true (rows before the event must not
+        take the stream's word for it)."""
         folder = self._folders.get(event.guid)
+        if folder is not None and not folder.from_stream:
+            return True
         if folder is not None and (folder.name, folder.parent) != (
             event.name,
             event.parent,
