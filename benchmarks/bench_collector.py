@@ -105,6 +105,9 @@ class Run:
     """RSS over the second half of the run, the median: its level, not its spikes."""
     folder_tree: int
     """Folders the dataset's state remembers after the run."""
+    ancestors_calls: int
+    unnamed: int
+    """Events kept without a path."""
 
     @property
     def rate(self) -> float:
@@ -143,6 +146,10 @@ def run_collector(url: str, cert: Path | None, out: Path, *extra: str) -> Run:
     elapsed, peak_kib, typical_kib = launched.stderr.split()[-3:]
     events = int(summary.split("Collected ", 1)[1].split(" ", 1)[0].replace(",", ""))
     own_rate = float(summary.split(" s (", 1)[1].split(" ", 1)[0].replace(",", ""))
+    ancestors = int(
+        summary.split("Paths needed ", 1)[1].split(" ", 1)[0].replace(",", "")
+    )
+    unnamed = int(summary.split("call(s); ", 1)[1].split(" ", 1)[0].replace(",", ""))
     tree = inspect_dataset(out).folder_tree
     return Run(
         events,
@@ -151,6 +158,8 @@ def run_collector(url: str, cert: Path | None, out: Path, *extra: str) -> Run:
         int(peak_kib) / 1024,
         float(typical_kib) / 1024,
         tree,
+        ancestors,
+        unnamed,
     )
 
 
@@ -272,7 +281,8 @@ def main() -> None:
                 print(
                     f"RSS at {label}: peak {run.peak_rss_mib:,.0f} MiB, median "
                     f"{run.median_rss_mib:,.0f} MiB; {run.folder_tree:,} folders "
-                    f"in the state ({run.rate:,.0f} events/s)"
+                    f"in the state; {run.ancestors_calls:,} ancestors calls, "
+                    f"{run.unnamed:,} events without a path ({run.rate:,.0f} events/s)"
                 )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
