@@ -6,7 +6,7 @@ in one process all of it shares one GIL. :class:`PageProcess` moves them to a
 child process (this module's :func:`main`) with a session of its own. The
 child runs the ordinary :class:`~ctera_audit.notifications.NotificationService`
 and sends each page back over its stdout as Arrow IPC, which the parent maps
-without parsing: about an eighth more events per second on a two-core machine
+without parsing: about a tenth more events per second on a two-core machine
 whose other core also serves the portal, more where a core is free.
 
 The parent sends one JSON line on the child's stdin (the session, with its

@@ -124,7 +124,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=defaults.max_folders,
         metavar="N",
         help="folders of the tree kept in memory for naming paths; beyond them "
-        "the oldest are forgotten and asked for again when needed",
+        "the least recently used are forgotten and asked for again when needed",
     )
     parser.add_argument(
         "--content",
