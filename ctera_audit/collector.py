@@ -164,6 +164,11 @@ class ContentSink(Protocol):
         """Return one result per entry, in order, within a bounded time."""
         ...
 
+    def recover(self) -> None:
+        """Remove what an interrupted run left half-written; called once the
+        collector holds the dataset, so no other run is writing."""
+        ...
+
 
 class Collector:
     """Collects a portal's events into a dataset directory or object-store prefix.
@@ -261,6 +266,8 @@ class Collector:
             retired,
         )
         store.forget_retired(retired)
+        if self.content is not None:
+            await asyncio.to_thread(self.content.recover)
         resolver = PathResolver(
             self.portal.ancestors, store.folders(), max_folders=settings.max_folders
         )

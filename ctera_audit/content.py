@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from .blockcodec import BlockDecodeError, BlockLengthError, KeyUnwrapError
 from .collector import ContentResult
+from .dataset.storage import fsync_path
 from .directio import (
     BlockDownloadError,
     DirectIOClient,
@@ -188,6 +189,18 @@ class ContentCapture:
 
     def __repr__(self) -> str:
         return f"ContentCapture(mode={self.mode!r}, store={self.store!r})"
+
+    def recover(self) -> None:
+        """Remove the partial versions an interrupted run left in the store.
+
+        Safe only while no other run writes into it: the collector calls it
+        once it holds the dataset, whose store this is.
+        """
+        if self.store is None:
+            return
+        for partial in self.store.glob(f"{_INCOMING_PREFIX}*"):
+            partial.unlink(missing_ok=True)
+            logger.info("removed a partial content file, %s", partial.name)
 
     async def capture_page(self, entries: list[dict[str, Any]]) -> list[ContentResult]:
         """Return ``(sha256, size, status)`` for each entry, in order.
@@ -421,13 +434,15 @@ class _Incoming(_SizeGuard):
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
-            # TODO(durability): the directories are not fsynced after the rename,
-            # so a power loss can lose a new object whose row is committed, and a
-            # crash mid-write leaves an .incoming-* file behind; sweep both on
-            # start once streams sharing a store can agree on it.
-            target.parent.parent.mkdir(mode=0o700, exist_ok=True)
-            target.parent.mkdir(mode=0o700, exist_ok=True)
+            # A new directory's own entry is durable once its parent is synced.
+            synced = {target.parent}
+            for directory in (target.parent.parent, target.parent):
+                with contextlib.suppress(FileExistsError):
+                    directory.mkdir(mode=0o700)
+                    synced.add(directory.parent)
             os.replace(self._path, target)
+            for directory in synced:
+                fsync_path(directory)
             return True
         except BaseException:
             self.discard()

@@ -131,6 +131,23 @@ async def test_store_keeps_true_bytes_once_under_their_digest(
     assert stored_objects(store) == objects
 
 
+async def test_a_partial_version_left_by_a_crash_is_removed_on_start(
+    start_simulator: StartSimulator, tmp_path: Path
+):
+    simulator = start_simulator(events=200, **SMALL_FILES)
+    store = tmp_path / "ds" / "_content"
+    await collect_content(simulator, tmp_path / "ds", "store")
+    objects = stored_objects(store)
+    # What a run killed while writing a version leaves: a hidden, partial file.
+    partial = store / ".incoming-k1ll3d"
+    partial.write_bytes(b"half a version")
+
+    await collect_content(simulator, tmp_path / "ds", "store")
+
+    assert not partial.exists()
+    assert objects and stored_objects(store) == objects
+
+
 async def test_hostile_names_never_write_outside_the_store(
     start_simulator: StartSimulator, tmp_path: Path
 ):

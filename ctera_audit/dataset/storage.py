@@ -172,9 +172,9 @@ class LocalStorage(Storage):
         final = self.root / relative
         temporary = final.with_name(temporary_name(final.name))
         sink.close()
-        _fsync(temporary)
+        fsync_path(temporary)
         os.replace(temporary, final)
-        _fsync(final.parent)
+        fsync_path(final.parent)
         return final.stat().st_size
 
     def abandon(self, relative: str, sink: pa.NativeFile) -> None:
@@ -336,7 +336,8 @@ def _default_state_dir(base: str, options: S3Options) -> Path:
     return DEFAULT_STATE_HOME.expanduser() / quote(key, safe="")
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a directory's entries (a rename into it), to disk."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
