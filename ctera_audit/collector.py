@@ -164,9 +164,13 @@ class ContentSink(Protocol):
         """Return one result per entry, in order, within a bounded time."""
         ...
 
+    def for_stream(self, stream: str) -> ContentSink:
+        """The sink as the named stream uses it; streams may share one sink."""
+        ...
+
     def recover(self) -> None:
-        """Remove what an interrupted run left half-written; called once the
-        collector holds the dataset, so no other run is writing."""
+        """Remove what an interrupted run of this stream left half-written;
+        called once the collector holds the stream."""
         ...
 
 
@@ -216,7 +220,7 @@ class Collector:
         self.settings = settings or CollectorSettings()
         self.identity = identity
         self.progress = progress
-        self.content = content
+        self.content = content.for_stream(self.settings.stream) if content else None
         self.clock = clock
         self.statistics = CollectorStatistics(started=clock())
         self._stop = asyncio.Event()

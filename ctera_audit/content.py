@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import os
 import tempfile
@@ -184,21 +185,34 @@ class ContentCapture:
         self._files = asyncio.Semaphore(max_concurrent_files)
         self._recent: OrderedDict[int, tuple[str, int]] = OrderedDict()
         self._reported: set[str] = set()
+        self._partial_prefix = f"{_INCOMING_PREFIX}main-"
         if mode == "store" and store is not None:
             store.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
         return f"ContentCapture(mode={self.mode!r}, store={self.store!r})"
 
-    def recover(self) -> None:
-        """Remove the partial versions an interrupted run left in the store.
+    def for_stream(self, stream: str) -> ContentCapture:
+        """This capture as one stream of the dataset uses it.
 
-        Safe only while no other run writes into it: the collector calls it
-        once it holds the dataset, whose store this is.
+        The client, the limits, the cache of recent versions and the
+        statistics stay shared with every stream's; only the names of partial
+        files are the stream's own, so that each stream's :meth:`recover`
+        removes what that stream left and nothing another one is writing.
+        """
+        view = copy.copy(self)
+        view._partial_prefix = f"{_INCOMING_PREFIX}{stream}-"
+        return view
+
+    def recover(self) -> None:
+        """Remove the partial versions an interrupted run of this stream left.
+
+        The collector calls it once it holds the stream, so no other run is
+        writing under this stream's names.
         """
         if self.store is None:
             return
-        for partial in self.store.glob(f"{_INCOMING_PREFIX}*"):
+        for partial in self.store.glob(f"{self._partial_prefix}*"):
             partial.unlink(missing_ok=True)
             logger.info("removed a partial content file, %s", partial.name)
 
@@ -286,7 +300,7 @@ class ContentCapture:
         if self.mode == "hash" or self.store is None:
             return await self.client.digest(file_id, _SizeGuard(limit))
 
-        incoming = _Incoming(self.store, limit)
+        incoming = _Incoming(self.store, limit, self._partial_prefix)
         try:
             sha256, size = await self.client.digest(file_id, incoming.write)
         except BaseException:
@@ -402,10 +416,10 @@ class _SizeGuard:
 class _Incoming(_SizeGuard):
     """A version being written into the store under a temporary name."""
 
-    def __init__(self, store: Path, limit: int | None) -> None:
+    def __init__(self, store: Path, limit: int | None, prefix: str) -> None:
         super().__init__(limit)
         self._store = store
-        descriptor, name = tempfile.mkstemp(prefix=_INCOMING_PREFIX, dir=store)
+        descriptor, name = tempfile.mkstemp(prefix=prefix, dir=store)
         self._path = Path(name)
         self._file = os.fdopen(descriptor, "wb")
 

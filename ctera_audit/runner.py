@@ -119,12 +119,6 @@ async def collect_async(
     place = destination or Destination()
     with _login_target(source) as (login, identity, demo_keys):
         capture = _content_capture(content, login, out, demo_keys)
-        if capture is not None and streams is not None:
-            # TODO(content capture per folder-group stream is not wired yet)
-            raise ConfigurationError(
-                "content capture runs with a single stream only; drop --content "
-                "or the stream options"
-            )
         portal = Portal(login.url, context=login.context, verify=login.verify)
         try:
             async with portal:
@@ -153,6 +147,7 @@ async def collect_async(
                         identity=identity,
                         state_dir=place.state_dir,
                         s3=place.s3,
+                        content=capture,
                     )
                 if on_start is not None:
                     on_start(collector)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .collector import CollectionSummary, Collector, CollectorSettings
+from .collector import CollectionSummary, Collector, CollectorSettings, ContentSink
 from .dataset.storage import S3Options
 from .errors import ConfigurationError, TooManyFoldersError
 from .portal import CloudFolderRef, Portal
@@ -136,6 +136,8 @@ class MultiStreamCollector:
         identity: passed to each stream's :class:`Collector`.
         state_dir: local directory of the state store (see :class:`Collector`).
         s3: object store options (see :class:`Collector`).
+        content: content capture shared by the streams: one client, one set
+            of limits and one store, each stream with partial files of its own.
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class MultiStreamCollector:
         identity: dict[str, Any] | None = None,
         state_dir: str | Path | None = None,
         s3: S3Options | None = None,
+        content: ContentSink | None = None,
     ) -> None:
         self.portal = portal
         self.out = out
@@ -162,6 +165,7 @@ class MultiStreamCollector:
         self.identity = identity
         self.state_dir = state_dir
         self.s3 = s3
+        self.content = content
         self.collectors: dict[str, Collector] = {}
         """The running streams by group name; their ``statistics`` show progress."""
         self._stop_reason: str | None = None
@@ -212,6 +216,7 @@ class MultiStreamCollector:
                 identity=self.identity,
                 state_dir=self.state_dir,
                 s3=self.s3,
+                content=self.content,
             )
         if self._stop_reason is not None:
             self.request_stop(self._stop_reason)

@@ -22,6 +22,7 @@ from ctera_audit.content import ContentCapture, ContentFilter
 from ctera_audit.directio import DirectIOClient
 from ctera_audit.runner import ContentSettings
 from ctera_audit.simulator import FaultPlan, RunningSimulator
+from ctera_audit.streams import MultiStreamCollector
 
 from .collecting import assert_matches_truth, read_rows
 from .conftest import StartSimulator, read_truth
@@ -139,13 +140,49 @@ async def test_a_partial_version_left_by_a_crash_is_removed_on_start(
     await collect_content(simulator, tmp_path / "ds", "store")
     objects = stored_objects(store)
     # What a run killed while writing a version leaves: a hidden, partial file.
-    partial = store / ".incoming-k1ll3d"
+    partial = store / ".incoming-main-k1ll3d"
     partial.write_bytes(b"half a version")
 
     await collect_content(simulator, tmp_path / "ds", "store")
 
     assert not partial.exists()
     assert objects and stored_objects(store) == objects
+
+
+async def test_folder_group_streams_share_one_content_store(
+    start_simulator: StartSimulator, tmp_path: Path
+):
+    simulator = start_simulator(events=400, **{**SMALL_FILES, "users": 3})
+    truth = read_truth(simulator)
+    out = tmp_path / "ds"
+
+    async with (
+        Portal(simulator.url, sleep=_no_wait) as portal,
+        directio(simulator) as client,
+    ):
+        await portal.login("admin", "secret")
+        capture = ContentCapture(client, mode="store", store=out / "_content")
+        streams = MultiStreamCollector(
+            portal,
+            out,
+            settings=CollectorSettings(until_idle=True),
+            max_folders_per_stream=1,
+            content=capture,
+        )
+        summaries = await streams.run()
+
+    rows = read_rows(out)
+    assert len(summaries) == 3
+    assert_matches_truth(rows, truth)
+    for row, true in zip(rows, truth, strict=True):
+        if true["sha256"] is not None:
+            assert (row["content_status"], row["content_sha256"]) == (
+                "captured",
+                true["sha256"],
+            )
+    digests = {t["sha256"] for t in live_files(truth)}
+    assert {path.name for path in stored_objects(out / "_content")} == digests
+    assert capture.statistics.captured == len(live_files(truth))
 
 
 async def test_hostile_names_never_write_outside_the_store(
@@ -389,12 +426,16 @@ def test_the_command_line_captures_demo_content(
             "txt,PY",
             "--content-max-size",
             "20000",
+            "--stream-group-size",
+            "10",
         ]
     )
 
     rows = read_rows(out)
     captured = [row for row in rows if row["content_status"] == "captured"]
+    streams = {path.name.split("-")[1] for path in out.glob("event_date=*/*.parquet")}
     assert status == 0
+    assert len(streams) == 3
     assert captured
     for row in captured:
         assert row["extension"] in ("txt", "py") and row["content_size"] <= 20_000
