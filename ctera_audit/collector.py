@@ -110,7 +110,9 @@ class CollectorStatistics:
     unresolved: int = 0
     """Events whose path could not be named."""
     lag_s: float | None = None
-    """Seconds between the newest event's portal time and its arrival."""
+    """How far the collection is behind the portal: while events wait, the
+    seconds between the newest collected event's portal time and its arrival;
+    0 once caught up, however old that event is."""
     started: float = field(default_factory=time.monotonic)
     """Monotonic time the run started."""
     elapsed_s: float = 0.0
@@ -307,6 +309,8 @@ class Collector:
                     await self._write_page(page, resolver, writer, folder_info)
                 cursor = page.cursor
                 statistics.caught_up = service.statistics.caught_up
+                if statistics.caught_up:
+                    statistics.lag_s = 0.0
 
                 aged = self.clock() - opened_at >= settings.max_age_s
                 full = writer.open_rows >= settings.max_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import duckdb
@@ -98,6 +99,36 @@ async def test_the_folder_bound_holds_in_the_state_across_runs(
     ]
     assert from_tree, "no path was named from the tree"
     assert all(path == true_path for path, true_path in from_tree)
+
+
+async def test_lag_is_the_newest_event_age_until_caught_up(
+    start_simulator: StartSimulator, tmp_path: Path
+):
+    simulator = start_simulator(events=6_000, ground_truth_hashes=False)
+    truth = read_truth(simulator)
+    first_page = max(
+        dt.datetime.fromisoformat(t["portal_modified_date"]) for t in truth[:1_000]
+    )
+    seen: list[tuple[bool, float | None]] = []
+
+    async with Portal(simulator.url) as portal:
+        await portal.login("admin", "secret")
+        collector = Collector(
+            portal,
+            tmp_path / "ds",
+            settings=CollectorSettings(until_idle=True, max_results=1_000),
+            progress=lambda statistics: seen.append(
+                (statistics.caught_up, statistics.lag_s)
+            ),
+        )
+        started = dt.datetime.now(dt.UTC)
+        await collector.run()
+
+    behind = [lag for caught_up, lag in seen if not caught_up]
+    assert behind and seen[-1] == (True, 0.0)
+    # The backlog's events are weeks old: while it lasts, the lag is their age.
+    assert behind[0] is not None
+    assert behind[0] >= (started - first_page).total_seconds()
 
 
 async def test_folder_subset_and_another_portal_is_refused(
