@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import xmlformat
 from .directio import DirectIOService
+from .faults import DroppedConnection
 from .portal import InvalidCursorError, SimulatedPortal
 
 logger = logging.getLogger("ctera_audit.simulator")
@@ -374,5 +375,8 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    logger.exception("internal error while serving %s", request.url.path)
+    if isinstance(exc, DroppedConnection):
+        logger.debug("cut the answer to %s, as the fault plan asked", request.url.path)
+    else:
+        logger.exception("internal error while serving %s", request.url.path)
     return _v2_error(500, "internal error")
