@@ -222,7 +222,9 @@ class Collector:
         self.settings = settings or CollectorSettings()
         self.identity = identity
         self.progress = progress
-        self.content = content.for_stream(self.settings.stream) if content else None
+        self.content = (
+            content.for_stream(self.settings.stream) if content is not None else None
+        )
         self.clock = clock
         self.statistics = CollectorStatistics(started=clock())
         self._stop = asyncio.Event()

@@ -234,7 +234,9 @@ class _Frames:
         self._sink = sink
         self._lock = threading.Lock()
 
-    def send(self, kind: bytes, header: dict[str, Any], payload: bytes = b"") -> None:
+    def send(
+        self, kind: bytes, header: dict[str, Any], payload: bytes | memoryview = b""
+    ) -> None:
         head = json.dumps(header).encode()
         with self._lock:
             self._sink.write(_FRAME.pack(kind, len(head), len(payload)))
@@ -262,7 +264,9 @@ class _ForwardLogs(logging.Handler):
             )
 
 
-def _page_frame(page: Page, service: NotificationService) -> tuple[bytes, dict, bytes]:
+def _page_frame(
+    page: Page, service: NotificationService
+) -> tuple[bytes, dict, bytes | memoryview]:
     header = {
         "cursor": page.cursor,
         "has_more": page.has_more,
@@ -276,7 +280,7 @@ def _page_frame(page: Page, service: NotificationService) -> tuple[bytes, dict, 
     batch = pa.RecordBatch.from_struct_array(page.columns)
     with pa.ipc.new_stream(sink, batch.schema) as stream:
         stream.write_batch(batch)
-    return _PAGE, header, sink.getvalue().to_pybytes()
+    return _PAGE, header, memoryview(sink.getvalue())
 
 
 async def _serve(request: dict[str, Any], frames: _Frames) -> None:
@@ -349,7 +353,3 @@ def main() -> int:
             },
         )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -288,13 +288,13 @@ class PathResolver:
         whether the name is event-time true (rows before the event must not
         take the stream's word for it)."""
         folder = self._folders.get(event.guid)
-        if folder is not None and not folder.from_stream:
-            return True
-        if folder is not None and (folder.name, folder.parent) != (
-            event.name,
-            event.parent,
-        ):
-            return True
+        if folder is not None:
+            moved_or_renamed = (folder.name, folder.parent) != (
+                event.name,
+                event.parent,
+            )
+            if moved_or_renamed or not folder.from_stream:
+                return True
         return event.deleted and len(self._deletions) >= self._remembered_deletions
 
     def _name(self, parent: Any, name: str) -> tuple[str | None, str | None, str]:

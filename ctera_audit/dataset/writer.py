@@ -160,10 +160,10 @@ class DatasetWriter:
 
         Leftovers are files a commit retired, temporary files, and files of the
         commit that was being prepared (seq ``checkpoint_seq + 1``) that no
-        commit recorded. Any other
-        file of this stream missing from ``committed`` means the state store is
-        not the one that wrote the dataset (a lost or wrong state directory);
-        deleting it would destroy committed data, so recovery refuses instead.
+        commit recorded. Any other file of this stream missing from
+        ``committed`` means the state store is not the one that wrote the
+        dataset (a lost or wrong state directory); deleting it would destroy
+        committed data, so recovery refuses instead.
 
         Raises:
             DatasetError: this stream has files the state store does not know.
