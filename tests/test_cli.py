@@ -18,6 +18,12 @@ from .conftest import StartSimulator, read_truth
 DEMO_EVENTS = 6_000
 
 
+def _collect_from_nowhere(out: Path) -> tuple[str, ...]:
+    """A collect command line against a port where no portal listens."""
+    portal = ("--portal", "http://127.0.0.1:9", "--username", "admin")
+    return ("collect", *portal, "--out", str(out))
+
+
 def _run(
     *arguments: str, env: dict[str, str] | None = None, unset: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess:
@@ -84,13 +90,7 @@ def test_report_of_a_folder_that_is_no_dataset_says_so(tmp_path: Path):
 
 def test_collect_without_a_password_says_where_it_comes_from(tmp_path: Path):
     collected = _run(
-        "collect",
-        "--portal",
-        "http://127.0.0.1:9",
-        "--username",
-        "admin",
-        "--out",
-        str(tmp_path / "ds"),
+        *_collect_from_nowhere(tmp_path / "ds"),
         unset=("CTERA_PASSWORD",),
     )
 
@@ -104,13 +104,7 @@ def test_collect_without_a_password_says_where_it_comes_from(tmp_path: Path):
 
 def test_an_unreachable_portal_ends_with_one_error_line(tmp_path: Path):
     collected = _run(
-        "collect",
-        "--portal",
-        "http://127.0.0.1:9",
-        "--username",
-        "admin",
-        "--out",
-        str(tmp_path / "ds"),
+        *_collect_from_nowhere(tmp_path / "ds"),
         "--no-progress",
         env={"CTERA_PASSWORD": "secret"},
     )
